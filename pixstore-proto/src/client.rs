@@ -1,0 +1,262 @@
+//! Client rules ([spec §11](../../spec/pixstore.md#11-client-behaviour)).
+//!
+//! The sans-IO part of a client: when the cache answers, how a payload becomes an image and a
+//! cache entry, and the LRU arithmetic. A client library adds the fetcher and the store.
+
+use alloc::string::String;
+use core::fmt;
+
+use crate::envelope::{self, Aead, EnvelopeError, Meta, Opened};
+use crate::record::ImageRecord;
+use crate::token::Token;
+use crate::wire::{DecodeError, Payload, State};
+
+/// CLIENT-1: a cached entry answers the record iff its token equals the record's token.
+/// A hit needs no network and no proof; it decrypts with the record's meta.
+pub fn is_cache_hit(cached_token: Option<Token>, record: &ImageRecord) -> bool {
+    cached_token == Some(record.token)
+}
+
+/// What a cache keeps for one image (CLIENT-2): there is no field for key, iv or tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheEntry<C> {
+    /// The image id.
+    pub id: String,
+    /// Exactly the ciphertext bytes, not the payload they came in (3.2.1 kept the whole
+    /// Updated payload, key included).
+    pub ciphertext: C,
+    /// The token of the version the ciphertext belongs to.
+    pub token: Token,
+    /// Last use, in the client's clock (CLIENT-7: a hit updates it).
+    pub last_used_ms: u64,
+}
+
+/// Why a fetched payload produced no image (CLIENT-5). Nothing is cached on any of them.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientError {
+    /// The endpoint answered an error state.
+    State(State),
+    /// The bytes are not a wire payload.
+    Decode(DecodeError),
+    /// The ciphertext did not authenticate, or has an unknown format byte.
+    Envelope(EnvelopeError),
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::State(s) => {
+                let advice = match s {
+                    State::NotFound => "the image no longer exists; drop the record",
+                    State::MissingId => "the request carried no id; check the fetcher's URL",
+                    State::MissingProof => "the request carried no proof; send the record's statelessProof",
+                    State::InvalidProof => "the proof was refused (expired, rotated key or another id); fetch a fresh record and retry",
+                    State::InternalError => "the backend failed; retry later",
+                    State::Success | State::Updated => "unexpected",
+                };
+                write!(f, "endpoint answered {s}: {advice}")
+            }
+            ClientError::Decode(e) => write!(
+                f,
+                "endpoint answered bytes that are not a Pixstore payload: {e}"
+            ),
+            ClientError::Envelope(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl core::error::Error for ClientError {}
+
+/// An image that authenticated, with the entry to cache for it.
+#[derive(Debug)]
+pub struct Fetched<C> {
+    /// The decrypted image and its format.
+    pub image: Opened,
+    /// The token of the version fetched: the record's (Success) or the payload's (Updated).
+    pub token: Token,
+    /// The exact ciphertext to cache (CLIENT-2).
+    pub ciphertext: C,
+}
+
+/// Turns a fetched payload into an image (CLIENT-3, CLIENT-4, CLIENT-5).
+///
+/// Success decrypts with the record's meta and keeps the record's token; Updated uses the
+/// payload's. The ciphertext is authenticated before anything is returned to cache, so a
+/// tampered or mismatched response leaves the cache as it was.
+pub fn open_payload<C: AsRef<[u8]>, A: Aead + ?Sized>(
+    aead: &A,
+    record: &ImageRecord,
+    payload: Payload<C>,
+) -> Result<Fetched<C>, ClientError> {
+    let (token, meta, ciphertext): (Token, Meta, C) = match payload {
+        Payload::Success { ciphertext } => (record.token, record.meta, ciphertext),
+        Payload::Updated {
+            token,
+            meta,
+            ciphertext,
+        } => (token, meta, ciphertext),
+        other => return Err(ClientError::State(other.state())),
+    };
+    let image = envelope::open(aead, &meta.key, &meta.iv, &meta.tag, ciphertext.as_ref())
+        .map_err(ClientError::Envelope)?;
+    Ok(Fetched {
+        image,
+        token,
+        ciphertext,
+    })
+}
+
+/// Why cache limits were refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitsError;
+
+impl fmt::Display for LimitsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("frontendCleanupBatch must be smaller than frontendImageCacheLimit (spec §11, CLIENT-6)")
+    }
+}
+
+impl core::error::Error for LimitsError {}
+
+/// CLIENT-6: the cache limit and the cleanup batch (`frontendImageCacheLimit`,
+/// `frontendCleanupBatch`; defaults 1000 and 50).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheLimits {
+    limit: usize,
+    batch: usize,
+}
+
+impl Default for CacheLimits {
+    fn default() -> Self {
+        CacheLimits {
+            limit: 1000,
+            batch: 50,
+        }
+    }
+}
+
+impl CacheLimits {
+    /// Limits with `0 <= batch < limit`.
+    pub fn new(limit: usize, batch: usize) -> Result<CacheLimits, LimitsError> {
+        if batch >= limit {
+            return Err(LimitsError);
+        }
+        Ok(CacheLimits { limit, batch })
+    }
+
+    /// The entry limit.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// The cleanup batch.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// How many least-recently-used entries to evict from a cache holding `count` entries:
+    /// none up to the limit; above it, enough to reach `limit - batch`.
+    pub fn evictions(&self, count: usize) -> usize {
+        if count <= self.limit {
+            0
+        } else {
+            count - (self.limit - self.batch)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::RustCrypto;
+    use crate::format::Format;
+
+    fn record(token: u64, meta: Meta) -> ImageRecord {
+        ImageRecord {
+            id: "img".into(),
+            token: Token::new(token).unwrap(),
+            meta,
+            stateless_proof: String::new(),
+        }
+    }
+
+    fn sealed(key: u8) -> (Meta, alloc::vec::Vec<u8>) {
+        let s =
+            envelope::seal(&RustCrypto, &[key; 32], &[key; 12], Format::Gif, b"GIF89a").unwrap();
+        (
+            Meta {
+                key: [key; 32],
+                iv: [key; 12],
+                tag: s.tag,
+            },
+            s.ciphertext,
+        )
+    }
+
+    // CLIENT-1
+    #[test]
+    fn hit_iff_tokens_equal() {
+        let r = record(5, sealed(1).0);
+        assert!(is_cache_hit(Some(Token::new(5).unwrap()), &r));
+        assert!(!is_cache_hit(Some(Token::new(4).unwrap()), &r));
+        assert!(!is_cache_hit(None, &r));
+    }
+
+    // CLIENT-3, CLIENT-4, CLIENT-5
+    #[test]
+    fn payload_handling() {
+        let (old_meta, _) = sealed(1);
+        let (new_meta, new_ct) = sealed(2);
+        let r = record(5, old_meta);
+        // Updated: the payload's meta and token.
+        let p = Payload::updated(Token::new(9).unwrap(), new_meta, new_ct.as_slice()).unwrap();
+        let f = open_payload(&RustCrypto, &r, p).unwrap();
+        assert_eq!(f.token.get(), 9);
+        assert_eq!(f.image.image(), b"GIF89a");
+        assert_eq!(f.image.format().mime(), "image/gif");
+        assert_eq!(f.ciphertext, new_ct.as_slice());
+        // Success with the record's (old) meta over the new ciphertext: rejected, nothing to cache.
+        let p = Payload::success(new_ct.as_slice()).unwrap();
+        assert_eq!(
+            open_payload(&RustCrypto, &r, p).err(),
+            Some(ClientError::Envelope(EnvelopeError::Authentication))
+        );
+        // Success with matching meta: the record's token.
+        let r2 = record(9, new_meta);
+        let f = open_payload(
+            &RustCrypto,
+            &r2,
+            Payload::success(new_ct.as_slice()).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(f.token.get(), 9);
+        for s in [
+            State::NotFound,
+            State::MissingId,
+            State::MissingProof,
+            State::InvalidProof,
+            State::InternalError,
+        ] {
+            let p = Payload::<&[u8]>::error(s).unwrap();
+            assert_eq!(
+                open_payload(&RustCrypto, &r, p).err(),
+                Some(ClientError::State(s))
+            );
+        }
+    }
+
+    // CLIENT-6: limit 1000, batch 50: at 1001 entries evict 51, leaving 950.
+    #[test]
+    fn lru_arithmetic_at_the_boundaries() {
+        let l = CacheLimits::default();
+        assert_eq!(l.evictions(0), 0);
+        assert_eq!(l.evictions(1000), 0);
+        assert_eq!(l.evictions(1001), 51);
+        assert_eq!(1001 - l.evictions(1001), 950);
+        assert_eq!(CacheLimits::new(5, 0).unwrap().evictions(6), 1);
+        assert_eq!(CacheLimits::new(5, 4).unwrap().evictions(6), 5);
+        assert_eq!(CacheLimits::new(5, 5), Err(LimitsError));
+        assert_eq!(CacheLimits::new(0, 0), Err(LimitsError));
+    }
+}

@@ -1,0 +1,398 @@
+//! The image envelope ([spec §6](../../spec/pixstore.md#6-image-envelope-and-format-registry)).
+//!
+//! ENV-1, ENV-2: `ciphertext, tag = AES-256-GCM(key, iv, plaintext = [format byte][image bytes])`
+//! with no associated data; the 16-byte tag travels apart from the ciphertext (ENV-4), so the
+//! ciphertext is exactly as long as the plaintext.
+//!
+//! ENV-3 (the caller's duty, because this crate has no random source): every write uses a fresh
+//! 32-byte key and 12-byte IV from a CSPRNG. A (key, iv) pair MUST NOT encrypt two plaintexts:
+//! GCM with a repeated nonce leaks the XOR of the plaintexts and the authentication key.
+//!
+//! The AES-GCM implementation is behind the small [`Aead`] trait: [`RustCrypto`] (pure Rust,
+//! no_std, default) and [`Ring`] (feature `ring`, std). [`DefaultAead`] is the fastest one
+//! compiled in; docs/benchmarks.md has the measurements behind that choice.
+
+use alloc::vec::Vec;
+use core::fmt;
+
+use crate::format::Format;
+
+/// AES-256 key length (ENV-2).
+pub const KEY_LEN: usize = 32;
+/// GCM IV (nonce) length (ENV-2).
+pub const IV_LEN: usize = 12;
+/// GCM tag length (ENV-2).
+pub const TAG_LEN: usize = 16;
+
+/// The decryption metadata of one stored version: key, iv and tag (the record's `meta`).
+///
+/// `Debug` never prints the key.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Meta {
+    /// The AES-256 key.
+    pub key: [u8; KEY_LEN],
+    /// The GCM IV.
+    pub iv: [u8; IV_LEN],
+    /// The GCM tag of the ciphertext.
+    pub tag: [u8; TAG_LEN],
+}
+
+impl fmt::Debug for Meta {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Meta")
+            .field("key", &"<redacted>")
+            .field("iv", &Hex(&self.iv))
+            .field("tag", &Hex(&self.tag))
+            .finish()
+    }
+}
+
+struct Hex<'a>(&'a [u8]);
+
+impl fmt::Debug for Hex<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+/// The AES-GCM authentication failed: wrong key, iv or tag, or tampered ciphertext.
+/// Deliberately without detail (ENV-5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AeadFailure;
+
+/// AES-256-GCM with detached tags and no associated data: all the envelope needs.
+pub trait Aead {
+    /// Encrypts `buf` in place and returns the tag.
+    fn seal_in_place(
+        &self,
+        key: &[u8; KEY_LEN],
+        iv: &[u8; IV_LEN],
+        buf: &mut [u8],
+    ) -> [u8; TAG_LEN];
+    /// Verifies `tag` and decrypts `buf` in place. On failure `buf`'s content is unspecified;
+    /// [`open_in_place`] wipes it.
+    fn open_in_place(
+        &self,
+        key: &[u8; KEY_LEN],
+        iv: &[u8; IV_LEN],
+        tag: &[u8; TAG_LEN],
+        buf: &mut [u8],
+    ) -> Result<(), AeadFailure>;
+}
+
+/// RustCrypto's `aes-gcm` (pure Rust, constant-time, no_std; AES-NI and CLMUL when the CPU has them).
+#[cfg(feature = "rustcrypto")]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RustCrypto;
+
+#[cfg(feature = "rustcrypto")]
+impl Aead for RustCrypto {
+    fn seal_in_place(
+        &self,
+        key: &[u8; KEY_LEN],
+        iv: &[u8; IV_LEN],
+        buf: &mut [u8],
+    ) -> [u8; TAG_LEN] {
+        use aes_gcm::aead::{AeadInPlace, KeyInit};
+        let cipher = aes_gcm::Aes256Gcm::new(key.into());
+        // Encryption only fails for plaintexts over 64 GiB, which no image reaches.
+        cipher
+            .encrypt_in_place_detached(iv.into(), b"", buf)
+            .map(Into::into)
+            .unwrap_or([0; TAG_LEN])
+    }
+
+    fn open_in_place(
+        &self,
+        key: &[u8; KEY_LEN],
+        iv: &[u8; IV_LEN],
+        tag: &[u8; TAG_LEN],
+        buf: &mut [u8],
+    ) -> Result<(), AeadFailure> {
+        use aes_gcm::aead::{AeadInPlace, KeyInit};
+        let cipher = aes_gcm::Aes256Gcm::new(key.into());
+        cipher
+            .decrypt_in_place_detached(iv.into(), b"", buf, tag.into())
+            .map_err(|_| AeadFailure)
+    }
+}
+
+/// `ring`'s AES-256-GCM (BoringSSL assembly; std only).
+#[cfg(feature = "ring")]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ring;
+
+#[cfg(feature = "ring")]
+impl Aead for Ring {
+    fn seal_in_place(
+        &self,
+        key: &[u8; KEY_LEN],
+        iv: &[u8; IV_LEN],
+        buf: &mut [u8],
+    ) -> [u8; TAG_LEN] {
+        use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+        let Ok(unbound) = UnboundKey::new(&AES_256_GCM, key) else {
+            return [0; TAG_LEN];
+        };
+        let key = LessSafeKey::new(unbound);
+        match key.seal_in_place_separate_tag(Nonce::assume_unique_for_key(*iv), Aad::empty(), buf) {
+            Ok(tag) => tag.as_ref().try_into().unwrap_or([0; TAG_LEN]),
+            Err(_) => [0; TAG_LEN],
+        }
+    }
+
+    fn open_in_place(
+        &self,
+        key: &[u8; KEY_LEN],
+        iv: &[u8; IV_LEN],
+        tag: &[u8; TAG_LEN],
+        buf: &mut [u8],
+    ) -> Result<(), AeadFailure> {
+        use ring::aead::{Aad, LessSafeKey, Nonce, Tag, UnboundKey, AES_256_GCM};
+        let unbound = UnboundKey::new(&AES_256_GCM, key).map_err(|_| AeadFailure)?;
+        let key = LessSafeKey::new(unbound);
+        key.open_in_place_separate_tag(
+            Nonce::assume_unique_for_key(*iv),
+            Aad::empty(),
+            Tag::from(*tag),
+            buf,
+            0..,
+        )
+        .map(|_| ())
+        .map_err(|_| AeadFailure)
+    }
+}
+
+/// The fastest backend compiled in: [`Ring`] with feature `ring`, else [`RustCrypto`].
+#[cfg(feature = "ring")]
+pub type DefaultAead = Ring;
+/// The fastest backend compiled in: [`Ring`] with feature `ring`, else [`RustCrypto`].
+#[cfg(all(feature = "rustcrypto", not(feature = "ring")))]
+pub type DefaultAead = RustCrypto;
+
+/// Why an envelope did not open (spec §6).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvelopeError {
+    /// ENV-5: the tag did not verify (wrong meta, or tampered ciphertext). No plaintext was released.
+    Authentication,
+    /// ENV-6: the ciphertext is empty, so there is no format byte.
+    MissingFormatByte,
+    /// FMT-2: the tag verified but the format byte is not in the registry.
+    UnknownFormat(u8),
+}
+
+impl EnvelopeError {
+    /// The spec's name of the error kind, as used by `spec/vectors/envelope.json`.
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            Self::Authentication => "Authentication",
+            Self::MissingFormatByte => "MissingFormatByte",
+            Self::UnknownFormat(_) => "UnknownFormat",
+        }
+    }
+}
+
+impl fmt::Display for EnvelopeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Authentication => f.write_str(
+                "image did not authenticate (AES-GCM tag mismatch): the record's meta does not belong to this ciphertext, or it was altered; fetch a fresh record (spec §6, ENV-5)",
+            ),
+            Self::MissingFormatByte => f.write_str("image ciphertext is empty: it must hold at least the format byte (spec §6, ENV-6)"),
+            Self::UnknownFormat(b) => write!(
+                f,
+                "image has unknown format byte {b}: it was stored by a newer or non-conforming backend (spec §6, FMT-2)"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for EnvelopeError {}
+
+/// A sealed image: ciphertext and its detached tag.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Sealed {
+    /// `AES-256-GCM([format byte][image])`, as long as the plaintext (ENV-1).
+    pub ciphertext: Vec<u8>,
+    /// The GCM tag, carried apart (ENV-4).
+    pub tag: [u8; TAG_LEN],
+}
+
+impl fmt::Debug for Sealed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sealed")
+            .field("ciphertext_len", &self.ciphertext.len())
+            .field("tag", &Hex(&self.tag))
+            .finish()
+    }
+}
+
+/// Seals `image` as `format` under `key` and `iv` (ENV-1, ENV-2, ENV-4).
+///
+/// `key` and `iv` MUST be fresh random values for every write (ENV-3).
+pub fn seal<A: Aead + ?Sized>(
+    aead: &A,
+    key: &[u8; KEY_LEN],
+    iv: &[u8; IV_LEN],
+    format: Format,
+    image: &[u8],
+) -> Result<Sealed, EnvelopeError> {
+    let mut buf = Vec::with_capacity(image.len() + 1);
+    buf.push(format.byte());
+    buf.extend_from_slice(image);
+    let tag = aead.seal_in_place(key, iv, &mut buf);
+    Ok(Sealed {
+        ciphertext: buf,
+        tag,
+    })
+}
+
+/// An opened envelope: the authenticated plaintext `[format byte][image]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Opened {
+    format: Format,
+    plaintext: Vec<u8>,
+}
+
+impl Opened {
+    /// The image's format (registry, FMT-1).
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// The image bytes (the plaintext after the format byte).
+    pub fn image(&self) -> &[u8] {
+        self.plaintext.get(1..).unwrap_or_default()
+    }
+
+    /// The whole plaintext buffer, format byte first (to hand the image out without a copy,
+    /// slice it from 1).
+    pub fn into_plaintext(self) -> Vec<u8> {
+        self.plaintext
+    }
+}
+
+impl fmt::Debug for Opened {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Opened")
+            .field("format", &self.format)
+            .field("image_len", &self.image().len())
+            .finish()
+    }
+}
+
+/// Authenticates and decrypts `ciphertext` (ENV-5), then reads the format byte (ENV-6, FMT-2).
+///
+/// `ciphertext` is never modified; nothing is returned unless the tag verified.
+pub fn open<A: Aead + ?Sized>(
+    aead: &A,
+    key: &[u8; KEY_LEN],
+    iv: &[u8; IV_LEN],
+    tag: &[u8; TAG_LEN],
+    ciphertext: &[u8],
+) -> Result<Opened, EnvelopeError> {
+    open_in_place(aead, key, iv, tag, ciphertext.to_vec())
+}
+
+/// [`open`] in a buffer the caller already owns (no copy). On failure the buffer is wiped and
+/// dropped, so no unauthenticated plaintext escapes (ENV-5).
+pub fn open_in_place<A: Aead + ?Sized>(
+    aead: &A,
+    key: &[u8; KEY_LEN],
+    iv: &[u8; IV_LEN],
+    tag: &[u8; TAG_LEN],
+    mut buf: Vec<u8>,
+) -> Result<Opened, EnvelopeError> {
+    if buf.is_empty() {
+        return Err(EnvelopeError::MissingFormatByte);
+    }
+    if aead.open_in_place(key, iv, tag, &mut buf).is_err() {
+        buf.fill(0);
+        return Err(EnvelopeError::Authentication);
+    }
+    let byte = buf.first().copied().unwrap_or(0);
+    let format = Format::from_byte(byte).map_err(|e| EnvelopeError::UnknownFormat(e.0))?;
+    Ok(Opened {
+        format,
+        plaintext: buf,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backends() -> alloc::vec::Vec<&'static dyn Aead> {
+        alloc::vec![&RustCrypto, &Ring]
+    }
+
+    // ENV-1, ENV-2, ENV-4: the ciphertext is as long as [format][image], the tag apart.
+    #[test]
+    fn seal_open_round_trip_on_every_backend() {
+        for aead in backends() {
+            let s = seal(aead, &[1; 32], &[2; 12], Format::Webp, b"RIFF....WEBP").unwrap();
+            assert_eq!(s.ciphertext.len(), 13);
+            let o = open(aead, &[1; 32], &[2; 12], &s.tag, &s.ciphertext).unwrap();
+            assert_eq!(o.format(), Format::Webp);
+            assert_eq!(o.image(), b"RIFF....WEBP");
+        }
+        // The two backends agree byte for byte.
+        let a = seal(&RustCrypto, &[5; 32], &[6; 12], Format::Png, b"x").unwrap();
+        let b = seal(&Ring, &[5; 32], &[6; 12], Format::Png, b"x").unwrap();
+        assert_eq!(a, b);
+    }
+
+    // ENV-5: tampering is an opaque error, the caller's ciphertext is untouched.
+    #[test]
+    fn tampering_is_rejected_and_input_untouched() {
+        for aead in backends() {
+            let s = seal(aead, &[1; 32], &[2; 12], Format::Png, b"image").unwrap();
+            let mut ct = s.ciphertext.clone();
+            ct[2] ^= 1;
+            let before = ct.clone();
+            assert_eq!(
+                open(aead, &[1; 32], &[2; 12], &s.tag, &ct),
+                Err(EnvelopeError::Authentication)
+            );
+            assert_eq!(ct, before);
+            let mut tag = s.tag;
+            tag[15] ^= 0x80;
+            assert_eq!(
+                open(aead, &[1; 32], &[2; 12], &tag, &s.ciphertext),
+                Err(EnvelopeError::Authentication)
+            );
+            assert_eq!(
+                open(aead, &[1; 32], &[3; 12], &s.tag, &s.ciphertext),
+                Err(EnvelopeError::Authentication)
+            );
+        }
+    }
+
+    // ENV-6, FMT-2
+    #[test]
+    fn empty_ciphertext_and_unknown_format() {
+        assert_eq!(
+            open(&RustCrypto, &[1; 32], &[2; 12], &[0; 16], &[]),
+            Err(EnvelopeError::MissingFormatByte)
+        );
+        let mut buf = alloc::vec![0u8, 1, 2];
+        let tag = RustCrypto.seal_in_place(&[1; 32], &[2; 12], &mut buf);
+        assert_eq!(
+            open(&RustCrypto, &[1; 32], &[2; 12], &tag, &buf),
+            Err(EnvelopeError::UnknownFormat(0))
+        );
+    }
+
+    #[test]
+    fn debug_never_shows_the_key() {
+        let m = Meta {
+            key: [0xab; 32],
+            iv: [0; 12],
+            tag: [0; 16],
+        };
+        let s = alloc::format!("{m:?}");
+        assert!(!s.contains("ab"), "{s}");
+        assert!(s.contains("redacted"));
+    }
+}

@@ -1,0 +1,180 @@
+//! Image identifiers ([spec §3](../../spec/pixstore.md#3-image-identifiers)).
+//!
+//! ```text
+//! id   = [ dir ":" ] name
+//! dir  = 1*32( %x61-7A / DIGIT / "_" / "-" )        ; lowercase
+//! name = 1*64( ALPHA / DIGIT / "_" / "-" )
+//! ```
+
+use core::fmt;
+
+/// Longest `dir` prefix, in bytes (spec §3, ID-1).
+pub const MAX_DIR_LEN: usize = 32;
+/// Longest `name`, in bytes (spec §3, ID-1).
+pub const MAX_NAME_LEN: usize = 64;
+/// Longest id: `MAX_DIR_LEN + 1 + MAX_NAME_LEN` (spec §3, ID-1).
+pub const MAX_ID_LEN: usize = MAX_DIR_LEN + 1 + MAX_NAME_LEN;
+
+/// Why a string is not a valid image id.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdError {
+    /// The id is empty.
+    Empty,
+    /// The id is longer than [`MAX_ID_LEN`], or its dir or name part is longer than allowed.
+    TooLong,
+    /// The id has more than one `:`, or an empty dir or name around it.
+    BadSeparator,
+    /// A byte outside the allowed alphabet (dir: `a-z 0-9 _ -`; name: `A-Z a-z 0-9 _ -`).
+    InvalidCharacter,
+}
+
+impl fmt::Display for IdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Empty => "image id is empty: pass the id of an ImageRecord",
+            Self::TooLong => "image id is too long: at most 32 bytes of dir, 64 of name (spec §3)",
+            Self::BadSeparator => "image id has an empty part or more than one ':': use [dir:]name (spec §3)",
+            Self::InvalidCharacter => {
+                "image id has a character outside [a-z0-9_-] (dir) or [A-Za-z0-9_-] (name) (spec §3)"
+            }
+        })
+    }
+}
+
+impl core::error::Error for IdError {}
+
+fn is_dir_byte(b: u8) -> bool {
+    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
+}
+
+fn is_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+}
+
+/// Checks `id` against the grammar.
+///
+/// ID-1: `id = [ dir ":" ] name`, dir 1..=32 bytes of `a-z 0-9 _ -`, name 1..=64 bytes of
+/// `A-Z a-z 0-9 _ -`. Everything a backend does with an id from outside starts here (ID-4).
+pub fn validate(id: &str) -> Result<(), IdError> {
+    if id.is_empty() {
+        return Err(IdError::Empty);
+    }
+    if id.len() > MAX_ID_LEN {
+        return Err(IdError::TooLong);
+    }
+    let (dir, name) = match id.split_once(':') {
+        Some((dir, name)) => (Some(dir), name),
+        None => (None, id),
+    };
+    if let Some(dir) = dir {
+        if dir.is_empty() || name.is_empty() || name.contains(':') {
+            return Err(IdError::BadSeparator);
+        }
+        if dir.len() > MAX_DIR_LEN {
+            return Err(IdError::TooLong);
+        }
+        if !dir.bytes().all(is_dir_byte) {
+            return Err(IdError::InvalidCharacter);
+        }
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(IdError::TooLong);
+    }
+    if !name.bytes().all(is_name_byte) {
+        return Err(IdError::InvalidCharacter);
+    }
+    Ok(())
+}
+
+/// Sanitises a caller's `dir` prefix as pixstore 3.2.1 does (trim, lowercase, keep `a-z 0-9 _ -`).
+///
+/// ID-3: a prefix that is empty after sanitising, or longer than [`MAX_DIR_LEN`], is an error
+/// (3.2.1 would produce an id starting with `:`).
+pub fn sanitize_dir(dir: &str) -> Result<alloc::string::String, IdError> {
+    let clean: alloc::string::String = dir
+        .trim()
+        .chars()
+        .flat_map(char::to_lowercase)
+        .filter(|c| c.is_ascii() && u8::try_from(u32::from(*c)).is_ok_and(is_dir_byte))
+        .collect();
+    if clean.is_empty() {
+        return Err(IdError::Empty);
+    }
+    if clean.len() > MAX_DIR_LEN {
+        return Err(IdError::TooLong);
+    }
+    Ok(clean)
+}
+
+/// Builds a new id from a random name: 16 bytes from the caller's CSPRNG, encoded as 22
+/// characters of unpadded base64url (ID-2: at least 96 random bits, no time inside).
+pub fn from_random(dir: Option<&str>, random: &[u8; 16]) -> alloc::string::String {
+    use base64::Engine as _;
+    let name = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random);
+    match dir {
+        Some(dir) => alloc::format!("{dir}:{name}"),
+        None => name,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // ID-1
+    #[test]
+    fn grammar_accepts_and_rejects() {
+        for ok in [
+            "a",
+            "abc_DEF-09",
+            "avatars:lq3k2x9a1b2c",
+            "a-b_c:X",
+            "lq3k2x9aab12cd34",
+        ] {
+            assert_eq!(validate(ok), Ok(()), "{ok}");
+        }
+        let long_name = "n".repeat(MAX_NAME_LEN);
+        let long_dir = "d".repeat(MAX_DIR_LEN);
+        assert_eq!(validate(&alloc::format!("{long_dir}:{long_name}")), Ok(()));
+        assert_eq!(
+            validate(&alloc::format!("{long_name}n")),
+            Err(IdError::TooLong)
+        );
+        assert_eq!(
+            validate(&alloc::format!("{long_dir}d:x")),
+            Err(IdError::TooLong)
+        );
+        assert_eq!(validate(""), Err(IdError::Empty));
+        assert_eq!(validate(":x"), Err(IdError::BadSeparator));
+        assert_eq!(validate("x:"), Err(IdError::BadSeparator));
+        assert_eq!(validate("a:b:c"), Err(IdError::BadSeparator));
+        assert_eq!(validate("A:b"), Err(IdError::InvalidCharacter));
+        assert_eq!(validate("../etc"), Err(IdError::InvalidCharacter));
+        assert_eq!(validate("a/b"), Err(IdError::InvalidCharacter));
+        assert_eq!(validate("a\0b"), Err(IdError::InvalidCharacter));
+        assert_eq!(validate("é"), Err(IdError::InvalidCharacter));
+        assert_eq!(validate(&"x".repeat(10_000)), Err(IdError::TooLong));
+    }
+
+    // ID-3
+    #[test]
+    fn dir_is_sanitised_like_3_2_1_but_never_empty() {
+        assert_eq!(sanitize_dir("  My Avatars!  ").as_deref(), Ok("myavatars"));
+        assert_eq!(sanitize_dir("a_b-c"), Ok("a_b-c".into()));
+        assert_eq!(sanitize_dir("!!!"), Err(IdError::Empty));
+        assert_eq!(sanitize_dir(&"a".repeat(33)), Err(IdError::TooLong));
+    }
+
+    // ID-2
+    #[test]
+    fn random_ids_are_valid_and_carry_the_random_bytes() {
+        let a = from_random(None, &[0u8; 16]);
+        let b = from_random(Some("dir"), &[0xff; 16]);
+        assert_eq!(a.len(), 22);
+        assert_eq!(validate(&a), Ok(()));
+        assert_eq!(validate(&b), Ok(()));
+        assert!(b.starts_with("dir:"));
+        assert_ne!(from_random(None, &[1; 16]), from_random(None, &[2; 16]));
+    }
+}

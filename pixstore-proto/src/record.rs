@@ -1,0 +1,361 @@
+//! The image record ([spec §7](../../spec/pixstore.md#7-image-record-json)).
+//!
+//! ```json
+//! {
+//!   "id": "avatars:Q2l0eSBvZiBsaWdodHM",
+//!   "token": 1732752000123,
+//!   "meta": { "key": "<base64, 32 bytes>", "iv": "<base64, 12 bytes>", "tag": "<base64, 16 bytes>" },
+//!   "statelessProof": "<opaque string>"
+//! }
+//! ```
+//!
+//! REC-7: a record carries the image key. Deliver it only to parties allowed to see the image,
+//! over a confidential channel; never let a shared cache keep it.
+
+use alloc::string::String;
+use core::fmt;
+
+use base64::Engine as _;
+
+use crate::envelope::{Meta, IV_LEN, KEY_LEN, TAG_LEN};
+use crate::token::Token;
+
+/// What the backend hands the app, and the app hands the client (REC-1).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ImageRecord {
+    /// The image id (ID-1, REC-4).
+    pub id: String,
+    /// The token of the version this record describes (TOKEN-1, REC-3).
+    pub token: Token,
+    /// Key, iv and tag of that version (REC-2).
+    pub meta: Meta,
+    /// The stateless proof, opaque to clients (PROOF-1, REC-5).
+    pub stateless_proof: String,
+}
+
+impl fmt::Debug for ImageRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Neither the key nor the full proof (a bearer credential) is printed (PROOF-13).
+        f.debug_struct("ImageRecord")
+            .field("id", &self.id)
+            .field("token", &self.token.get())
+            .field("meta", &self.meta)
+            .field("stateless_proof_len", &self.stateless_proof.len())
+            .finish()
+    }
+}
+
+/// Why JSON is not a valid image record (REC-6).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordError {
+    /// Not JSON, or not a JSON object.
+    Syntax,
+    /// A required member is absent.
+    MissingField(&'static str),
+    /// A member appears twice.
+    DuplicateField,
+    /// A member has the wrong JSON type.
+    WrongType(&'static str),
+    /// REC-2: meta.key/iv/tag is not canonical standard base64 with padding.
+    InvalidBase64(&'static str),
+    /// REC-2: meta.key/iv/tag decodes to the wrong number of bytes.
+    InvalidLength(&'static str),
+    /// REC-3: token is not an integer in 1..=2^53-1.
+    InvalidToken,
+    /// REC-4: id does not match the id grammar.
+    InvalidId,
+}
+
+impl RecordError {
+    /// The spec's name of the error kind, as used by `spec/vectors/record_json.json`.
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            Self::Syntax => "Syntax",
+            Self::MissingField(_) => "MissingField",
+            Self::DuplicateField => "DuplicateField",
+            Self::WrongType(_) => "WrongType",
+            Self::InvalidBase64(_) => "InvalidBase64",
+            Self::InvalidLength(_) => "InvalidLength",
+            Self::InvalidToken => "InvalidToken",
+            Self::InvalidId => "InvalidId",
+        }
+    }
+}
+
+impl fmt::Display for RecordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Syntax => f.write_str("image record is not a JSON object (spec §7)"),
+            Self::MissingField(m) => write!(f, "image record has no `{m}` member (spec §7, REC-6)"),
+            Self::DuplicateField => f.write_str("image record has a member twice (spec §7, REC-6)"),
+            Self::WrongType(m) => write!(f, "image record member `{m}` has the wrong JSON type (spec §7, REC-1)"),
+            Self::InvalidBase64(m) => write!(
+                f,
+                "image record `{m}` is not canonical standard base64 with padding (spec §7, REC-2)"
+            ),
+            Self::InvalidLength(m) => write!(
+                f,
+                "image record `{m}` has the wrong length: key 32, iv 12, tag 16 bytes (spec §7, REC-2)"
+            ),
+            Self::InvalidToken => f.write_str("image record token must be an integer from 1 to 2^53-1 (spec §5, REC-3)"),
+            Self::InvalidId => f.write_str("image record id does not match [dir:]name (spec §3, REC-4)"),
+        }
+    }
+}
+
+impl core::error::Error for RecordError {}
+
+/// REC-2: canonical standard base64 with padding, of exactly `N` bytes.
+pub fn decode_meta_field<const N: usize>(
+    field: &'static str,
+    text: &str,
+) -> Result<[u8; N], RecordError> {
+    // The STANDARD engine requires canonical padding and rejects nonzero pad bits and whitespace.
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|_| RecordError::InvalidBase64(field))?;
+    bytes
+        .try_into()
+        .map_err(|_| RecordError::InvalidLength(field))
+}
+
+/// Standard base64 with padding (REC-2).
+pub fn encode_meta_field(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+impl ImageRecord {
+    /// Builds a record from its text parts, checking REC-2 to REC-4.
+    pub fn from_parts(
+        id: &str,
+        token: u64,
+        key: &str,
+        iv: &str,
+        tag: &str,
+        proof: &str,
+    ) -> Result<Self, RecordError> {
+        crate::id::validate(id).map_err(|_| RecordError::InvalidId)?;
+        let token = Token::new(token).map_err(|_| RecordError::InvalidToken)?;
+        let meta = Meta {
+            key: decode_meta_field::<KEY_LEN>("meta.key", key)?,
+            iv: decode_meta_field::<IV_LEN>("meta.iv", iv)?,
+            tag: decode_meta_field::<TAG_LEN>("meta.tag", tag)?,
+        };
+        Ok(ImageRecord {
+            id: id.into(),
+            token,
+            meta,
+            stateless_proof: proof.into(),
+        })
+    }
+}
+
+#[cfg(feature = "serde")]
+mod serde_impl {
+    use super::*;
+    use serde::de::Error as _;
+    use serde::ser::SerializeStruct as _;
+
+    #[derive(serde::Deserialize)]
+    struct RawMeta<'a> {
+        #[serde(borrow)]
+        key: alloc::borrow::Cow<'a, str>,
+        #[serde(borrow)]
+        iv: alloc::borrow::Cow<'a, str>,
+        #[serde(borrow)]
+        tag: alloc::borrow::Cow<'a, str>,
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Raw<'a> {
+        #[serde(borrow)]
+        id: alloc::borrow::Cow<'a, str>,
+        token: u64,
+        #[serde(borrow)]
+        meta: RawMeta<'a>,
+        #[serde(rename = "statelessProof", borrow)]
+        stateless_proof: alloc::borrow::Cow<'a, str>,
+    }
+
+    impl serde::Serialize for ImageRecord {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            struct M<'a>(&'a Meta);
+            impl serde::Serialize for M<'_> {
+                fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                    let mut m = s.serialize_struct("Meta", 3)?;
+                    m.serialize_field("key", &encode_meta_field(&self.0.key))?;
+                    m.serialize_field("iv", &encode_meta_field(&self.0.iv))?;
+                    m.serialize_field("tag", &encode_meta_field(&self.0.tag))?;
+                    m.end()
+                }
+            }
+            let mut r = s.serialize_struct("ImageRecord", 4)?;
+            r.serialize_field("id", &self.id)?;
+            r.serialize_field("token", &self.token.get())?;
+            r.serialize_field("meta", &M(&self.meta))?;
+            r.serialize_field("statelessProof", &self.stateless_proof)?;
+            r.end()
+        }
+    }
+
+    impl<'de> serde::Deserialize<'de> for ImageRecord {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            let raw = Raw::deserialize(d)?;
+            ImageRecord::from_parts(
+                &raw.id,
+                raw.token,
+                &raw.meta.key,
+                &raw.meta.iv,
+                &raw.meta.tag,
+                &raw.stateless_proof,
+            )
+            .map_err(D::Error::custom)
+        }
+    }
+}
+
+#[cfg(feature = "json")]
+mod json_impl {
+    use super::*;
+    use serde::Deserialize as _;
+    use serde_json::Value;
+
+    #[derive(serde::Deserialize)]
+    struct RawMeta {
+        key: Value,
+        iv: Value,
+        tag: Value,
+    }
+
+    // Every member as a raw JSON value: derive detects missing and duplicate members, the
+    // checks below give each remaining failure its precise kind.
+    #[derive(serde::Deserialize)]
+    struct Raw {
+        id: Value,
+        token: Value,
+        meta: Value,
+        #[serde(rename = "statelessProof")]
+        stateless_proof: Value,
+    }
+
+    const FIELDS: [&str; 4] = ["id", "token", "meta", "statelessProof"];
+    const META_FIELDS: [&str; 3] = ["key", "iv", "tag"];
+
+    fn structural(
+        e: &serde_json::Error,
+        fields: &[&'static str],
+        prefix: &'static str,
+    ) -> RecordError {
+        let msg = alloc::string::ToString::to_string(e);
+        if msg.starts_with("duplicate field") {
+            return RecordError::DuplicateField;
+        }
+        if msg.starts_with("missing field") {
+            let name = fields
+                .iter()
+                .find(|f| msg.contains(&alloc::format!("`{f}`")));
+            return RecordError::MissingField(match (prefix, name.copied()) {
+                ("meta.", Some("key")) => "meta.key",
+                ("meta.", Some("iv")) => "meta.iv",
+                ("meta.", Some("tag")) => "meta.tag",
+                (_, Some(n)) => n,
+                (_, None) => "?",
+            });
+        }
+        if msg.starts_with("invalid type") && prefix.is_empty() {
+            return RecordError::Syntax;
+        }
+        if prefix.is_empty() {
+            RecordError::Syntax
+        } else {
+            RecordError::WrongType("meta")
+        }
+    }
+
+    fn string<'v>(v: &'v Value, name: &'static str) -> Result<&'v str, RecordError> {
+        v.as_str().ok_or(RecordError::WrongType(name))
+    }
+
+    impl ImageRecord {
+        /// Parses a record's JSON text with the precise error kinds of REC-6 (precedence:
+        /// syntax, structure, then member values in the order id, token, meta.key, meta.iv,
+        /// meta.tag). Unknown members are ignored.
+        pub fn from_json(text: &[u8]) -> Result<ImageRecord, RecordError> {
+            // A derived struct would also accept a JSON array; a record is an object only.
+            if text.trim_ascii_start().first() != Some(&b'{') {
+                return Err(RecordError::Syntax);
+            }
+            // Structure first: is it an object with each member exactly once?
+            let raw =
+                Raw::deserialize(&mut serde_json::Deserializer::from_slice(text)).map_err(|e| {
+                    if e.is_syntax() || e.is_eof() {
+                        RecordError::Syntax
+                    } else {
+                        structural(&e, &FIELDS, "")
+                    }
+                })?;
+            // Trailing text after the object is a syntax error.
+            let mut de = serde_json::Deserializer::from_slice(text);
+            serde::de::IgnoredAny::deserialize(&mut de).map_err(|_| RecordError::Syntax)?;
+            de.end().map_err(|_| RecordError::Syntax)?;
+            if !raw.meta.is_object() {
+                return Err(RecordError::WrongType("meta"));
+            }
+            let meta = RawMeta::deserialize(&raw.meta)
+                .map_err(|e| structural(&e, &META_FIELDS, "meta."))?;
+            let id = string(&raw.id, "id")?;
+            let token = match &raw.token {
+                Value::Number(n) => n,
+                _ => return Err(RecordError::WrongType("token")),
+            };
+            let key = string(&meta.key, "meta.key")?;
+            let iv = string(&meta.iv, "meta.iv")?;
+            let tag = string(&meta.tag, "meta.tag")?;
+            let proof = string(&raw.stateless_proof, "statelessProof")?;
+            crate::id::validate(id).map_err(|_| RecordError::InvalidId)?;
+            // TOKEN-4: an integer without fraction or exponent. serde_json reads `1.0` and
+            // `1e3` as floats, so `as_u64` refuses them.
+            let token = token.as_u64().ok_or(RecordError::InvalidToken)?;
+            ImageRecord::from_parts(id, token, key, iv, tag, proof)
+        }
+
+        /// The record as JSON text (REC-1).
+        pub fn to_json(&self) -> String {
+            serde_json::to_string(self).unwrap_or_default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(id: &str, token: &str, key: &str) -> alloc::string::String {
+        alloc::format!(
+            r#"{{"id":"{id}","token":{token},"meta":{{"key":"{key}","iv":"AAAAAAAAAAAAAAAA","tag":"AAAAAAAAAAAAAAAAAAAAAA=="}},"statelessProof":"p"}}"#
+        )
+    }
+    const KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+
+    // REC-1, REC-2, REC-3, REC-4, REC-5, REC-6
+    #[test]
+    fn parse_and_reject() {
+        let r = ImageRecord::from_json(json("a:b", "5", KEY).as_bytes()).unwrap();
+        assert_eq!(r.token.get(), 5);
+        assert_eq!(r.stateless_proof, "p");
+        let back = ImageRecord::from_json(r.to_json().as_bytes()).unwrap();
+        assert_eq!(back, r);
+        let err = |s: &str| ImageRecord::from_json(s.as_bytes()).unwrap_err().kind();
+        assert_eq!(err(&json("a:b", "0", KEY)), "InvalidToken");
+        assert_eq!(err(&json("a:b", "1.5", KEY)), "InvalidToken");
+        assert_eq!(err(&json("a:b", "\"5\"", KEY)), "WrongType");
+        assert_eq!(err(&json("../x", "5", KEY)), "InvalidId");
+        assert_eq!(err(&json("a", "5", &KEY.replace('=', ""))), "InvalidBase64");
+        assert_eq!(err(&json("a", "5", "AAAA")), "InvalidLength");
+        assert_eq!(err("[1]"), "Syntax");
+        assert_eq!(err("{"), "Syntax");
+        assert_eq!(err(r#"{"id":"a"}"#), "MissingField");
+        assert_eq!(err(r#"{"id":"a","id":"b"}"#), "DuplicateField");
+    }
+}

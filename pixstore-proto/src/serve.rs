@@ -1,0 +1,289 @@
+//! Serving one image request ([spec §9](../../spec/pixstore.md#9-serving)).
+//!
+//! The transport-independent decision every endpoint makes, the default HTTP endpoint and a
+//! custom endpoint alike (3.2.1's `customEndpointHelper`): which wire payload answers a request
+//! for an id, with a proof and a client token, given what is stored.
+
+use core::fmt;
+
+use crate::envelope::Meta;
+use crate::proof::{ProofError, Verifier, Window};
+use crate::token::Token;
+use crate::wire::Payload;
+
+/// The id of a request as the transport delivered it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestId<'a> {
+    /// No id, or an empty one (SERVE-1: MissingID).
+    Absent,
+    /// The decoded id text. It may still fail the grammar (SERVE-5).
+    Text(&'a str),
+    /// The transport could not decode the id (a malformed percent-escape, invalid UTF-8):
+    /// treated as an id that fails the grammar (HTTP-2, SERVE-5).
+    Undecodable,
+}
+
+impl<'a> From<Option<&'a str>> for RequestId<'a> {
+    fn from(id: Option<&'a str>) -> Self {
+        match id {
+            Some(id) if !id.is_empty() => RequestId::Text(id),
+            _ => RequestId::Absent,
+        }
+    }
+}
+
+/// One image request.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// The image id.
+    pub id: RequestId<'a>,
+    /// The `x-pixstore-proof` value, if any.
+    pub proof: Option<&'a str>,
+    /// The client's token (`None`: absent, 0 or unparseable, TOKEN-6).
+    pub client_token: Option<Token>,
+}
+
+/// One stored version of an image, as the store hands it out: a consistent snapshot (SERVE-3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredVersion<C> {
+    /// The version's token.
+    pub token: Token,
+    /// The version's key, iv and tag.
+    pub meta: Meta,
+    /// The version's ciphertext.
+    pub ciphertext: C,
+}
+
+/// Why a request got an error state; for logs, never sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Detail<E> {
+    /// Nothing to report: Success, Updated, MissingID or NotFound.
+    None,
+    /// The id failed the grammar or could not be decoded (SERVE-5).
+    InvalidId,
+    /// The proof failed.
+    Proof(ProofError),
+    /// The store failed: InternalError (SERVE-4).
+    Storage(E),
+}
+
+/// The decision: the payload to send, and why.
+pub struct Answer<C, E> {
+    /// The payload to send.
+    pub payload: Payload<C>,
+    /// What went wrong, for the log.
+    pub detail: Detail<E>,
+}
+
+impl<C, E> Answer<C, E> {
+    /// The payload to send.
+    pub fn payload(self) -> Payload<C> {
+        self.payload
+    }
+}
+
+impl<C: AsRef<[u8]>, E: fmt::Debug> fmt::Debug for Answer<C, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Answer")
+            .field("payload", &self.payload)
+            .field("detail", &self.detail)
+            .finish()
+    }
+}
+
+fn answer<C, E>(payload: Payload<C>, detail: Detail<E>) -> Answer<C, E> {
+    Answer { payload, detail }
+}
+
+/// Decides the payload for `request` at `now_ms`.
+///
+/// SERVE-1: MissingID, then MissingProof, then InvalidProof, and only then the store is asked
+/// (NotFound), so nobody learns whether an id exists without a valid proof for it. SERVE-5:
+/// an id that fails the grammar never reaches the store. SERVE-2: Success iff the client's
+/// token equals the stored token, else Updated. SERVE-4: a store error is InternalError.
+/// `lookup` must return one consistent version (SERVE-3).
+pub fn respond<C, E>(
+    request: &Request<'_>,
+    verifier: &Verifier<'_>,
+    now_ms: u64,
+    lookup: impl FnOnce(&str) -> Result<Option<StoredVersion<C>>, E>,
+) -> Answer<C, E>
+where
+    C: AsRef<[u8]>,
+{
+    let id = match request.id {
+        RequestId::Absent => return answer(Payload::MissingId, Detail::None),
+        RequestId::Text(id) => Some(id).filter(|id| crate::id::validate(id).is_ok()),
+        RequestId::Undecodable => None,
+    };
+    if verifier.window() != Window::Disabled {
+        let Some(proof) = request.proof.filter(|p| !p.is_empty()) else {
+            return answer(Payload::MissingProof, Detail::Proof(ProofError::Missing));
+        };
+        // SERVE-5: no proof is ever minted for an invalid id, so none can verify.
+        let Some(id) = id else {
+            return answer(Payload::InvalidProof, Detail::InvalidId);
+        };
+        if let Err(e) = verifier.verify(id, Some(proof), now_ms) {
+            return answer(Payload::InvalidProof, Detail::Proof(e));
+        }
+    }
+    let Some(id) = id else {
+        return answer(Payload::NotFound, Detail::InvalidId);
+    };
+    let version = match lookup(id) {
+        Ok(Some(v)) => v,
+        Ok(None) => return answer(Payload::NotFound, Detail::None),
+        Err(e) => return answer(Payload::InternalError, Detail::Storage(e)),
+    };
+    // A stored empty ciphertext breaks WIRE-2/WIRE-3: the store is corrupt.
+    let payload = if request.client_token == Some(version.token) {
+        Payload::success(version.ciphertext)
+    } else {
+        Payload::updated(version.token, version.meta, version.ciphertext)
+    };
+    match payload {
+        Ok(p) => answer(p, Detail::None),
+        Err(_) => answer(Payload::InternalError, Detail::InvalidId),
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for Detail<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Detail::None => f.write_str("ok"),
+            Detail::InvalidId => f.write_str("invalid image id"),
+            Detail::Proof(e) => write!(f, "proof: {}", e.kind()),
+            Detail::Storage(e) => write!(f, "storage: {e}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proof::{mint, Keyring};
+    use crate::wire::State;
+
+    const NOW: u64 = 1_732_752_000_000;
+
+    fn setup() -> (Keyring, Window) {
+        let mut r = Keyring::new();
+        r.insert(1, [1u8; 32]).unwrap();
+        (r, Window::from_config(20_000).unwrap())
+    }
+
+    fn version(token: u64) -> StoredVersion<&'static [u8]> {
+        StoredVersion {
+            token: Token::new(token).unwrap(),
+            meta: Meta {
+                key: [1; 32],
+                iv: [2; 12],
+                tag: [3; 16],
+            },
+            ciphertext: b"ct",
+        }
+    }
+
+    fn state(req: Request<'_>, v: &Verifier<'_>, stored: Option<u64>) -> State {
+        respond(&req, v, NOW, |_| Ok::<_, ()>(stored.map(version)))
+            .payload
+            .state()
+    }
+
+    // SERVE-1, SERVE-5: the check order leaks no existence.
+    #[test]
+    fn check_order() {
+        let (r, w) = setup();
+        let v = Verifier::new(&r, w);
+        let good = mint(&r, "img", NOW, w).unwrap();
+        let other = mint(&r, "other", NOW, w).unwrap();
+        let req = |id, proof| Request {
+            id,
+            proof,
+            client_token: None,
+        };
+        assert_eq!(
+            state(req(RequestId::Absent, Some(&good)), &v, Some(1)),
+            State::MissingId
+        );
+        assert_eq!(
+            state(req(RequestId::Text("img"), None), &v, Some(1)),
+            State::MissingProof
+        );
+        assert_eq!(
+            state(req(RequestId::Text("img"), Some("")), &v, Some(1)),
+            State::MissingProof
+        );
+        // Same answer whether the id exists or not.
+        assert_eq!(
+            state(req(RequestId::Text("img"), Some(&other)), &v, Some(1)),
+            State::InvalidProof
+        );
+        assert_eq!(
+            state(req(RequestId::Text("img"), Some(&other)), &v, None),
+            State::InvalidProof
+        );
+        assert_eq!(
+            state(req(RequestId::Text("../img"), Some(&good)), &v, Some(1)),
+            State::InvalidProof
+        );
+        assert_eq!(
+            state(req(RequestId::Undecodable, Some(&good)), &v, Some(1)),
+            State::InvalidProof
+        );
+        assert_eq!(
+            state(req(RequestId::Text("img"), Some(&good)), &v, None),
+            State::NotFound
+        );
+        // The store is never asked without a valid proof.
+        let asked = core::cell::Cell::new(false);
+        let _ = respond(&req(RequestId::Text("img"), Some(&other)), &v, NOW, |_| {
+            asked.set(true);
+            Ok::<_, ()>(Some(version(1)))
+        });
+        assert!(!asked.get());
+    }
+
+    // SERVE-2, SERVE-4
+    #[test]
+    fn success_iff_token_matches() {
+        let (r, w) = setup();
+        let v = Verifier::new(&r, w);
+        let p = mint(&r, "img", NOW, w).unwrap();
+        let req = |t: Option<u64>| Request {
+            id: RequestId::Text("img"),
+            proof: Some(&p),
+            client_token: t.map(|t| Token::new(t).unwrap()),
+        };
+        assert_eq!(state(req(Some(5)), &v, Some(5)), State::Success);
+        assert_eq!(state(req(Some(4)), &v, Some(5)), State::Updated);
+        assert_eq!(state(req(None), &v, Some(5)), State::Updated);
+        let a = respond(&req(None), &v, NOW, |_| {
+            Err::<Option<StoredVersion<&[u8]>>, _>("disk on fire")
+        });
+        assert_eq!(a.payload.state(), State::InternalError);
+        assert_eq!(a.detail, Detail::Storage("disk on fire"));
+    }
+
+    // PROOF-14, SERVE-5: with W = -1 no proof is needed; an invalid id is NotFound.
+    #[test]
+    fn disabled_validation() {
+        let r = Keyring::new();
+        let v = Verifier::new(&r, Window::Disabled);
+        let req = |id| Request {
+            id,
+            proof: None,
+            client_token: None,
+        };
+        assert_eq!(
+            state(req(RequestId::Text("img")), &v, Some(1)),
+            State::Updated
+        );
+        assert_eq!(
+            state(req(RequestId::Text("a/b")), &v, Some(1)),
+            State::NotFound
+        );
+        assert_eq!(state(req(RequestId::Absent), &v, Some(1)), State::MissingId);
+    }
+}

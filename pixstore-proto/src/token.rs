@@ -1,0 +1,251 @@
+//! Image version tokens ([spec §5](../../spec/pixstore.md#5-token)).
+//!
+//! A [`Token`] names one stored version of one image: an integer in `1..=MAX_TOKEN`. The value 0
+//! means "no token" and is represented here as `Option<Token>::None`.
+//!
+//! Text form (the `x-pixstore-token` header and the `token` query parameter, TOKEN-5):
+//!
+//! ```text
+//! token-text = "0" / ( %x31-39 *15DIGIT )     ; value <= MAX_TOKEN
+//! ```
+
+use core::fmt;
+use core::num::NonZeroU64;
+
+/// The largest token: 2^53 - 1, the largest integer a JavaScript number holds exactly (TOKEN-3).
+pub const MAX_TOKEN: u64 = (1 << 53) - 1;
+
+/// Longest token text: `MAX_TOKEN` has 16 decimal digits (TOKEN-5).
+pub const MAX_TOKEN_TEXT_LEN: usize = 16;
+
+/// One stored version of one image: an integer in `1..=MAX_TOKEN` (TOKEN-1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Token(NonZeroU64);
+
+/// Why a token value or token text was rejected.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenError {
+    /// The text is empty.
+    Empty,
+    /// A character other than an ASCII digit (sign, space, `x`, `e`, `.`, ...).
+    InvalidCharacter,
+    /// A multi-digit text starting with `0`.
+    LeadingZero,
+    /// The value is 0 where a token is required, or above [`MAX_TOKEN`].
+    OutOfRange,
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Empty => "token text is empty: send decimal digits, or omit the header",
+            Self::InvalidCharacter => {
+                "token text has a character other than 0-9 (no sign, spaces, hex, exponent or decimal point)"
+            }
+            Self::LeadingZero => "token text has a leading zero: send the canonical decimal form",
+            Self::OutOfRange => "token is out of range: tokens are integers from 1 to 2^53-1 (0 means none)",
+        })
+    }
+}
+
+impl core::error::Error for TokenError {}
+
+impl Token {
+    /// The smallest token.
+    pub const MIN: Token = Token(NonZeroU64::MIN);
+
+    /// A token from its value; 0 and values above [`MAX_TOKEN`] are [`TokenError::OutOfRange`]
+    /// (TOKEN-1, TOKEN-3).
+    pub const fn new(value: u64) -> Result<Token, TokenError> {
+        if value > MAX_TOKEN {
+            return Err(TokenError::OutOfRange);
+        }
+        match NonZeroU64::new(value) {
+            Some(v) => Ok(Token(v)),
+            None => Err(TokenError::OutOfRange),
+        }
+    }
+
+    /// The token's value.
+    pub const fn get(self) -> u64 {
+        self.0.get()
+    }
+
+    /// The token of the next write to an image whose current token is `prev`, at `now_ms`.
+    ///
+    /// TOKEN-2: `next = max(prev + 1, now_ms)`: strictly increasing per image even for two writes
+    /// in one millisecond or after the clock steps back, and still close to a millisecond
+    /// timestamp as 3.2.1's tokens were. TOKEN-3: fails instead of passing [`MAX_TOKEN`].
+    pub fn next(prev: Option<Token>, now_ms: u64) -> Result<Token, TokenError> {
+        let after_prev = prev.map_or(1, |p| p.get().saturating_add(1));
+        Token::new(after_prev.max(now_ms).max(1))
+    }
+}
+
+impl fmt::Display for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl From<Token> for u64 {
+    fn from(t: Token) -> u64 {
+        t.get()
+    }
+}
+
+/// Parses token text (TOKEN-5). `Ok(None)` is the text `"0"`: the client holds no version.
+pub fn parse_text(text: &[u8]) -> Result<Option<Token>, TokenError> {
+    if text.is_empty() {
+        return Err(TokenError::Empty);
+    }
+    // A non-digit anywhere decides first, whatever the length.
+    if !text.iter().all(u8::is_ascii_digit) {
+        return Err(TokenError::InvalidCharacter);
+    }
+    if text.len() > 1 && text.first() == Some(&b'0') {
+        return Err(TokenError::LeadingZero);
+    }
+    if text.len() > MAX_TOKEN_TEXT_LEN {
+        return Err(TokenError::OutOfRange);
+    }
+    let value = text
+        .iter()
+        .fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0'));
+    if value == 0 {
+        return Ok(None);
+    }
+    Token::new(value).map(Some)
+}
+
+/// The client token a server uses for a request (TOKEN-6, TOKEN-7).
+///
+/// `header` holds every value of `x-pixstore-token` in the request, `query` the `token` query
+/// parameter if present. The header wins when present; a header sent more than once, or text
+/// that does not parse, counts as "no token", so the answer is Updated (full metadata), never
+/// the reserved InvalidToken state.
+pub fn client_token<'a>(
+    mut header: impl Iterator<Item = &'a [u8]>,
+    query: Option<&[u8]>,
+) -> Option<Token> {
+    let text = match (header.next(), header.next()) {
+        (Some(one), None) => one,
+        (Some(_), Some(_)) => return None,
+        (None, _) => query?,
+    };
+    parse_text(text).ok().flatten()
+}
+
+/// Writes the token text of `token` (0 for `None`) into `buf`; returns the used part.
+pub fn write_text(token: Option<Token>, buf: &mut [u8; MAX_TOKEN_TEXT_LEN]) -> &str {
+    let mut v = token.map_or(0, Token::get);
+    let mut at = MAX_TOKEN_TEXT_LEN;
+    loop {
+        at -= 1;
+        // `v % 10` is below 10, so the cast is exact; `at` stays in bounds because MAX_TOKEN
+        // has at most MAX_TOKEN_TEXT_LEN digits.
+        if let Some(slot) = buf.get_mut(at) {
+            *slot = b'0' + u8::try_from(v % 10).unwrap_or(0);
+        }
+        v /= 10;
+        if v == 0 || at == 0 {
+            break;
+        }
+    }
+    let digits = buf.get(at..).unwrap_or_default();
+    core::str::from_utf8(digits).unwrap_or("0")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // TOKEN-1, TOKEN-3
+    #[test]
+    fn range() {
+        assert_eq!(Token::new(0), Err(TokenError::OutOfRange));
+        assert_eq!(Token::new(1).map(Token::get), Ok(1));
+        assert_eq!(Token::new(MAX_TOKEN).map(Token::get), Ok(MAX_TOKEN));
+        assert_eq!(Token::new(MAX_TOKEN + 1), Err(TokenError::OutOfRange));
+    }
+
+    // TOKEN-2, TOKEN-3
+    #[test]
+    fn next_is_strictly_increasing_even_in_one_millisecond_and_when_the_clock_steps_back() {
+        let t1 = Token::next(None, 1_000).unwrap();
+        let t2 = Token::next(Some(t1), 1_000).unwrap();
+        let t3 = Token::next(Some(t2), 500).unwrap();
+        let t4 = Token::next(Some(t3), 5_000).unwrap();
+        assert_eq!(
+            [t1.get(), t2.get(), t3.get(), t4.get()],
+            [1_000, 1_001, 1_002, 5_000]
+        );
+        assert_eq!(Token::next(None, 0).map(Token::get), Ok(1));
+        let max = Token::new(MAX_TOKEN).unwrap();
+        assert_eq!(Token::next(Some(max), 0), Err(TokenError::OutOfRange));
+        assert_eq!(Token::next(None, u64::MAX), Err(TokenError::OutOfRange));
+    }
+
+    // TOKEN-5
+    #[test]
+    fn text_grammar() {
+        assert_eq!(parse_text(b"0"), Ok(None));
+        assert_eq!(parse_text(b"42").map(|t| t.map(Token::get)), Ok(Some(42)));
+        assert_eq!(
+            parse_text(b"9007199254740991").map(|t| t.map(Token::get)),
+            Ok(Some(MAX_TOKEN))
+        );
+        assert_eq!(parse_text(b"9007199254740992"), Err(TokenError::OutOfRange));
+        assert_eq!(
+            parse_text(b"99999999999999999999"),
+            Err(TokenError::OutOfRange)
+        );
+        assert_eq!(parse_text(b""), Err(TokenError::Empty));
+        for bad in [
+            &b" 1"[..],
+            b"1 ",
+            b"+1",
+            b"-1",
+            b"0x1a",
+            b"1e3",
+            b"1.0",
+            b"NaN",
+            b"99999999999999999999x",
+        ] {
+            assert_eq!(
+                parse_text(bad),
+                Err(TokenError::InvalidCharacter),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(parse_text(b"007"), Err(TokenError::LeadingZero));
+    }
+
+    // TOKEN-6, TOKEN-7
+    #[test]
+    fn client_token_falls_back_to_none() {
+        let one = |s: &'static [u8]| core::iter::once(s);
+        assert_eq!(client_token(one(b"5"), None).map(Token::get), Some(5));
+        assert_eq!(client_token(one(b"5"), Some(b"6")).map(Token::get), Some(5));
+        assert_eq!(
+            client_token(core::iter::empty(), Some(b"6")).map(Token::get),
+            Some(6)
+        );
+        assert_eq!(client_token(one(b"abc"), Some(b"6")), None);
+        assert_eq!(client_token([&b"5"[..], b"5"].into_iter(), None), None);
+        assert_eq!(client_token(core::iter::empty(), None), None);
+        assert_eq!(client_token(one(b"0"), None), None);
+    }
+
+    #[test]
+    fn text_round_trip() {
+        let mut buf = [0u8; MAX_TOKEN_TEXT_LEN];
+        assert_eq!(write_text(None, &mut buf), "0");
+        for v in [1, 9, 10, 1_732_752_000_123, MAX_TOKEN] {
+            let t = Token::new(v).unwrap();
+            let text = write_text(Some(t), &mut buf);
+            assert_eq!(parse_text(text.as_bytes()), Ok(Some(t)));
+        }
+    }
+}
