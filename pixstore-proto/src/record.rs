@@ -228,49 +228,44 @@ mod json_impl {
         tag: Value,
     }
 
-    // Every member as a raw JSON value: derive detects missing and duplicate members, the
-    // checks below give each remaining failure its precise kind.
+    // Every member as a raw JSON value: derive detects missing and duplicate members (also
+    // inside `meta`: a `Value` object would keep the last duplicate silently), the checks below
+    // give each remaining failure its precise kind.
     #[derive(serde::Deserialize)]
     struct Raw {
         id: Value,
         token: Value,
-        meta: Value,
+        meta: RawMeta,
         #[serde(rename = "statelessProof")]
         stateless_proof: Value,
     }
 
-    const FIELDS: [&str; 4] = ["id", "token", "meta", "statelessProof"];
-    const META_FIELDS: [&str; 3] = ["key", "iv", "tag"];
+    // (member name in serde's message, name reported)
+    const FIELDS: [(&str, &str); 7] = [
+        ("`id`", "id"),
+        ("`token`", "token"),
+        ("`meta`", "meta"),
+        ("`statelessProof`", "statelessProof"),
+        ("`key`", "meta.key"),
+        ("`iv`", "meta.iv"),
+        ("`tag`", "meta.tag"),
+    ];
 
-    fn structural(
-        e: &serde_json::Error,
-        fields: &[&'static str],
-        prefix: &'static str,
-    ) -> RecordError {
+    /// Maps serde's data errors (the stable messages of serde's derive) to record error kinds.
+    fn structural(e: &serde_json::Error) -> RecordError {
         let msg = alloc::string::ToString::to_string(e);
         if msg.starts_with("duplicate field") {
             return RecordError::DuplicateField;
         }
         if msg.starts_with("missing field") {
-            let name = fields
+            let name = FIELDS
                 .iter()
-                .find(|f| msg.contains(&alloc::format!("`{f}`")));
-            return RecordError::MissingField(match (prefix, name.copied()) {
-                ("meta.", Some("key")) => "meta.key",
-                ("meta.", Some("iv")) => "meta.iv",
-                ("meta.", Some("tag")) => "meta.tag",
-                (_, Some(n)) => n,
-                (_, None) => "?",
-            });
+                .find(|(quoted, _)| msg.contains(quoted))
+                .map_or("?", |(_, n)| *n);
+            return RecordError::MissingField(name);
         }
-        if msg.starts_with("invalid type") && prefix.is_empty() {
-            return RecordError::Syntax;
-        }
-        if prefix.is_empty() {
-            RecordError::Syntax
-        } else {
-            RecordError::WrongType("meta")
-        }
+        // The top level is known to be an object, so a type error is `meta`'s.
+        RecordError::WrongType("meta")
     }
 
     fn string<'v>(v: &'v Value, name: &'static str) -> Result<&'v str, RecordError> {
@@ -286,24 +281,20 @@ mod json_impl {
             if text.trim_ascii_start().first() != Some(&b'{') {
                 return Err(RecordError::Syntax);
             }
-            // Structure first: is it an object with each member exactly once?
+            // Syntax first: one JSON value and nothing after it.
+            let mut de = serde_json::Deserializer::from_slice(text);
+            serde::de::IgnoredAny::deserialize(&mut de).map_err(|_| RecordError::Syntax)?;
+            de.end().map_err(|_| RecordError::Syntax)?;
+            // Then structure: is it an object with each member exactly once?
             let raw =
                 Raw::deserialize(&mut serde_json::Deserializer::from_slice(text)).map_err(|e| {
                     if e.is_syntax() || e.is_eof() {
                         RecordError::Syntax
                     } else {
-                        structural(&e, &FIELDS, "")
+                        structural(&e)
                     }
                 })?;
-            // Trailing text after the object is a syntax error.
-            let mut de = serde_json::Deserializer::from_slice(text);
-            serde::de::IgnoredAny::deserialize(&mut de).map_err(|_| RecordError::Syntax)?;
-            de.end().map_err(|_| RecordError::Syntax)?;
-            if !raw.meta.is_object() {
-                return Err(RecordError::WrongType("meta"));
-            }
-            let meta = RawMeta::deserialize(&raw.meta)
-                .map_err(|e| structural(&e, &META_FIELDS, "meta."))?;
+            let meta = raw.meta;
             let id = string(&raw.id, "id")?;
             let token = match &raw.token {
                 Value::Number(n) => n,
