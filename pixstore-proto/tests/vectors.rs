@@ -224,7 +224,7 @@ fn proof() {
         let window =
             Window::from_config(v["windowMs"].as_i64().unwrap()).map_err(|e| e.to_string())?;
         let now = v["now"].as_u64().unwrap();
-        let id = v["id"].as_str().unwrap();
+        let id = v["imageId"].as_str().unwrap();
         match v["op"].as_str() {
             Some("mint") => {
                 let p = proof::mint(&ring, id, now, window).map_err(|e| e.to_string())?;
