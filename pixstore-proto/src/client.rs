@@ -31,6 +31,57 @@ pub struct CacheEntry<C> {
     pub last_used_ms: u64,
 }
 
+impl<C> CacheEntry<C> {
+    /// CLIENT-7: records a hit at `now_ms`. Last use only moves forward, so a stale copy of an
+    /// entry can never turn a newer timestamp back.
+    pub fn touch(&mut self, now_ms: u64) {
+        self.last_used_ms = self.last_used_ms.max(now_ms);
+    }
+}
+
+/// The request target of the default fetcher: `{route}/{percent-encoded id}` (CLIENT-8).
+/// Every byte other than `A-Z a-z 0-9 - _ . ~` is percent-encoded, so `:` becomes `%3A`.
+pub fn request_target(route: &str, id: &str) -> String {
+    let mut out = String::with_capacity(route.len() + 1 + id.len() * 3);
+    out.push_str(route.trim_end_matches('/'));
+    out.push('/');
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(
+                b"0123456789ABCDEF"
+                    .get(usize::from(b >> 4))
+                    .copied()
+                    .unwrap_or(b'0'),
+            ));
+            out.push(char::from(
+                b"0123456789ABCDEF"
+                    .get(usize::from(b & 15))
+                    .copied()
+                    .unwrap_or(b'0'),
+            ));
+        }
+    }
+    out
+}
+
+/// The headers of an image request for `record` (CLIENT-8, TOKEN-8, PROOF-1): the record's own
+/// token (not a cached one: only the record's meta is known to the client) and its proof,
+/// verbatim, omitted when empty.
+pub fn request_headers(record: &ImageRecord) -> alloc::vec::Vec<(&'static str, String)> {
+    let mut h = alloc::vec::Vec::with_capacity(2);
+    if !record.stateless_proof.is_empty() {
+        h.push((crate::http::PROOF_HEADER, record.stateless_proof.clone()));
+    }
+    h.push((
+        crate::http::TOKEN_HEADER,
+        alloc::format!("{}", record.token),
+    ));
+    h
+}
+
 /// Why a fetched payload produced no image (CLIENT-5). Nothing is cached on any of them.
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,96 +218,5 @@ impl CacheLimits {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::envelope::RustCrypto;
-    use crate::format::Format;
-
-    fn record(token: u64, meta: Meta) -> ImageRecord {
-        ImageRecord {
-            id: "img".into(),
-            token: Token::new(token).unwrap(),
-            meta,
-            stateless_proof: String::new(),
-        }
-    }
-
-    fn sealed(key: u8) -> (Meta, alloc::vec::Vec<u8>) {
-        let s =
-            envelope::seal(&RustCrypto, &[key; 32], &[key; 12], Format::Gif, b"GIF89a").unwrap();
-        (
-            Meta {
-                key: [key; 32],
-                iv: [key; 12],
-                tag: s.tag,
-            },
-            s.ciphertext,
-        )
-    }
-
-    // CLIENT-1
-    #[test]
-    fn hit_iff_tokens_equal() {
-        let r = record(5, sealed(1).0);
-        assert!(is_cache_hit(Some(Token::new(5).unwrap()), &r));
-        assert!(!is_cache_hit(Some(Token::new(4).unwrap()), &r));
-        assert!(!is_cache_hit(None, &r));
-    }
-
-    // CLIENT-3, CLIENT-4, CLIENT-5
-    #[test]
-    fn payload_handling() {
-        let (old_meta, _) = sealed(1);
-        let (new_meta, new_ct) = sealed(2);
-        let r = record(5, old_meta);
-        // Updated: the payload's meta and token.
-        let p = Payload::updated(Token::new(9).unwrap(), new_meta, new_ct.as_slice()).unwrap();
-        let f = open_payload(&RustCrypto, &r, p).unwrap();
-        assert_eq!(f.token.get(), 9);
-        assert_eq!(f.image.image(), b"GIF89a");
-        assert_eq!(f.image.format().mime(), "image/gif");
-        assert_eq!(f.ciphertext, new_ct.as_slice());
-        // Success with the record's (old) meta over the new ciphertext: rejected, nothing to cache.
-        let p = Payload::success(new_ct.as_slice()).unwrap();
-        assert_eq!(
-            open_payload(&RustCrypto, &r, p).err(),
-            Some(ClientError::Envelope(EnvelopeError::Authentication))
-        );
-        // Success with matching meta: the record's token.
-        let r2 = record(9, new_meta);
-        let f = open_payload(
-            &RustCrypto,
-            &r2,
-            Payload::success(new_ct.as_slice()).unwrap(),
-        )
-        .unwrap();
-        assert_eq!(f.token.get(), 9);
-        for s in [
-            State::NotFound,
-            State::MissingId,
-            State::MissingProof,
-            State::InvalidProof,
-            State::InternalError,
-        ] {
-            let p = Payload::<&[u8]>::error(s).unwrap();
-            assert_eq!(
-                open_payload(&RustCrypto, &r, p).err(),
-                Some(ClientError::State(s))
-            );
-        }
-    }
-
-    // CLIENT-6: limit 1000, batch 50: at 1001 entries evict 51, leaving 950.
-    #[test]
-    fn lru_arithmetic_at_the_boundaries() {
-        let l = CacheLimits::default();
-        assert_eq!(l.evictions(0), 0);
-        assert_eq!(l.evictions(1000), 0);
-        assert_eq!(l.evictions(1001), 51);
-        assert_eq!(1001 - l.evictions(1001), 950);
-        assert_eq!(CacheLimits::new(5, 0).unwrap().evictions(6), 1);
-        assert_eq!(CacheLimits::new(5, 4).unwrap().evictions(6), 5);
-        assert_eq!(CacheLimits::new(5, 5), Err(LimitsError));
-        assert_eq!(CacheLimits::new(0, 0), Err(LimitsError));
-    }
-}
+#[path = "tests/client.rs"]
+mod tests;

@@ -87,6 +87,19 @@ pub fn validate(id: &str) -> Result<(), IdError> {
     Ok(())
 }
 
+/// Validates `id` and splits it into its `dir` prefix and `name` (ID-1, ID-4).
+///
+/// A store that maps an id to `root/dir/name` (or `root/name`) gets an injective mapping that
+/// stays inside `root`: neither part can be empty, `.`/`..`, or hold `/`, `\` or NUL, and a name
+/// never contains `:`, so `a:b` and a plain `a_b` can never meet.
+pub fn split(id: &str) -> Result<(Option<&str>, &str), IdError> {
+    validate(id)?;
+    Ok(match id.split_once(':') {
+        Some((dir, name)) => (Some(dir), name),
+        None => (None, id),
+    })
+}
+
 /// Sanitises a caller's `dir` prefix as pixstore 3.2.1 does (trim, lowercase, keep `a-z 0-9 _ -`).
 ///
 /// ID-3: a prefix that is empty after sanitising, or longer than [`MAX_DIR_LEN`], is an error
@@ -119,62 +132,5 @@ pub fn from_random(dir: Option<&str>, random: &[u8; 16]) -> alloc::string::Strin
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    // ID-1
-    #[test]
-    fn grammar_accepts_and_rejects() {
-        for ok in [
-            "a",
-            "abc_DEF-09",
-            "avatars:lq3k2x9a1b2c",
-            "a-b_c:X",
-            "lq3k2x9aab12cd34",
-        ] {
-            assert_eq!(validate(ok), Ok(()), "{ok}");
-        }
-        let long_name = "n".repeat(MAX_NAME_LEN);
-        let long_dir = "d".repeat(MAX_DIR_LEN);
-        assert_eq!(validate(&alloc::format!("{long_dir}:{long_name}")), Ok(()));
-        assert_eq!(
-            validate(&alloc::format!("{long_name}n")),
-            Err(IdError::TooLong)
-        );
-        assert_eq!(
-            validate(&alloc::format!("{long_dir}d:x")),
-            Err(IdError::TooLong)
-        );
-        assert_eq!(validate(""), Err(IdError::Empty));
-        assert_eq!(validate(":x"), Err(IdError::BadSeparator));
-        assert_eq!(validate("x:"), Err(IdError::BadSeparator));
-        assert_eq!(validate("a:b:c"), Err(IdError::BadSeparator));
-        assert_eq!(validate("A:b"), Err(IdError::InvalidCharacter));
-        assert_eq!(validate("../etc"), Err(IdError::InvalidCharacter));
-        assert_eq!(validate("a/b"), Err(IdError::InvalidCharacter));
-        assert_eq!(validate("a\0b"), Err(IdError::InvalidCharacter));
-        assert_eq!(validate("é"), Err(IdError::InvalidCharacter));
-        assert_eq!(validate(&"x".repeat(10_000)), Err(IdError::TooLong));
-    }
-
-    // ID-3
-    #[test]
-    fn dir_is_sanitised_like_3_2_1_but_never_empty() {
-        assert_eq!(sanitize_dir("  My Avatars!  ").as_deref(), Ok("myavatars"));
-        assert_eq!(sanitize_dir("a_b-c"), Ok("a_b-c".into()));
-        assert_eq!(sanitize_dir("!!!"), Err(IdError::Empty));
-        assert_eq!(sanitize_dir(&"a".repeat(33)), Err(IdError::TooLong));
-    }
-
-    // ID-2
-    #[test]
-    fn random_ids_are_valid_and_carry_the_random_bytes() {
-        let a = from_random(None, &[0u8; 16]);
-        let b = from_random(Some("dir"), &[0xff; 16]);
-        assert_eq!(a.len(), 22);
-        assert_eq!(validate(&a), Ok(()));
-        assert_eq!(validate(&b), Ok(()));
-        assert!(b.starts_with("dir:"));
-        assert_ne!(from_random(None, &[1; 16]), from_random(None, &[2; 16]));
-    }
-}
+#[path = "tests/id.rs"]
+mod tests;

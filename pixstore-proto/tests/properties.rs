@@ -1,5 +1,10 @@
 //! Properties over random inputs (proptest).
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
 
 use pixstore_proto::envelope::{self, Meta, RustCrypto};
 use pixstore_proto::format::Format;
@@ -13,9 +18,16 @@ fn any_payload() -> impl Strategy<Value = Payload<Vec<u8>>> {
     let ct = proptest::collection::vec(any::<u8>(), 1..300);
     prop_oneof![
         ct.clone().prop_map(|c| Payload::success(c).unwrap()),
-        (1..=MAX_TOKEN, any::<[u8; 32]>(), any::<[u8; 12]>(), any::<[u8; 16]>(), ct).prop_map(|(t, key, iv, tag, c)| {
-            Payload::updated(Token::new(t).unwrap(), Meta { key, iv, tag }, c).unwrap()
-        }),
+        (
+            1..=MAX_TOKEN,
+            any::<[u8; 32]>(),
+            any::<[u8; 12]>(),
+            any::<[u8; 16]>(),
+            ct
+        )
+            .prop_map(|(t, key, iv, tag, c)| {
+                Payload::updated(Token::new(t).unwrap(), Meta { key, iv, tag }, c).unwrap()
+            }),
         (2u8..=6).prop_map(|b| Payload::error(State::from_byte(b).unwrap()).unwrap()),
     ]
 }
