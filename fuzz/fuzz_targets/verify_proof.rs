@@ -6,7 +6,9 @@ use libfuzzer_sys::fuzz_target;
 use pixstore_proto::proof::{Keyring, Verifier, Window};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let (id, proof) = text.split_once('\n').unwrap_or(("img", text));
     let mut ring = Keyring::new();
     ring.insert(1, [7u8; 32]).unwrap();

@@ -27,9 +27,12 @@ fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
 }
 
 /// Uses every module so that all of it is linked.
+///
+/// # Safety
+/// `input` must point to `len` readable bytes. (A link test: nothing calls it.)
 #[no_mangle]
-pub extern "C" fn pixstore_no_std_check(input: *const u8, len: usize) -> u32 {
-    // SAFETY: a link test; the symbol is never called.
+pub unsafe extern "C" fn pixstore_no_std_check(input: *const u8, len: usize) -> u32 {
+    // SAFETY: the caller's contract above.
     let bytes = unsafe { core::slice::from_raw_parts(input, len) };
     let mut score = 0;
     if let Ok(p) = wire::PayloadRef::decode(bytes) {
@@ -37,11 +40,16 @@ pub extern "C" fn pixstore_no_std_check(input: *const u8, len: usize) -> u32 {
         p.encode(&mut out);
         score += 1;
     }
-    if envelope::open(&envelope::RustCrypto, &[0; 32], &[0; 12], &[0; 16], bytes).map(|o| o.format()) == Ok(Format::Png) {
+    if envelope::open(&envelope::RustCrypto, &[0; 32], &[0; 12], &[0; 16], bytes)
+        .map(|o| o.format())
+        == Ok(Format::Png)
+    {
         score += 2;
     }
     let mut ring = proof::Keyring::new();
-    if ring.insert(1, [0u8; 32]).is_ok() && proof::mint(&ring, "a", 0, proof::Window::default()).is_ok() {
+    if ring.insert(1, [0u8; 32]).is_ok()
+        && proof::mint(&ring, "a", 0, proof::Window::default()).is_ok()
+    {
         score += 4;
     }
     if Token::new(u64::try_from(len).unwrap_or(0)).is_ok() {

@@ -1,6 +1,13 @@
 //! Criterion benchmarks: decode, encode, seal and open at 10 KiB, 100 KiB and 1 MiB; proof mint
 //! and verify. `cargo bench -p pixstore-proto`; results and method in docs/benchmarks.md.
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::std_instead_of_core,
+    clippy::std_instead_of_alloc,
+    clippy::as_conversions,
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use pixstore_proto::envelope::{self, Aead, Meta, RustCrypto};

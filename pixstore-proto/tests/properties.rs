@@ -1,5 +1,8 @@
 //! Properties over random inputs (proptest).
 #![allow(
+    clippy::std_instead_of_core,
+    clippy::std_instead_of_alloc,
+    clippy::as_conversions,
     missing_docs,
     clippy::unwrap_used,
     clippy::expect_used,

@@ -1,7 +1,14 @@
 //! Snapshots (insta) of encodings and of every error message users see. A change to any of
 //! them shows up in review as a snapshot diff. Update with `cargo insta review` or
 //! `INSTA_UPDATE=always cargo test -p pixstore-proto --test snapshots`.
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::std_instead_of_core,
+    clippy::std_instead_of_alloc,
+    clippy::as_conversions,
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 
 use std::fmt::Write as _;
 

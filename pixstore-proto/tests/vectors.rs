@@ -6,6 +6,9 @@
 //! to ENV-6 and FMT-1 to FMT-3 (envelope), PROOF-2 to PROOF-14 (proof), TOKEN-1, TOKEN-3, TOKEN-5
 //! (token_header), REC-1 to REC-6, ID-1 and TOKEN-4 (record_json).
 #![allow(
+    clippy::std_instead_of_core,
+    clippy::std_instead_of_alloc,
+    clippy::as_conversions,
     missing_docs,
     clippy::unwrap_used,
     clippy::expect_used,

@@ -9,8 +9,11 @@ use super::{DecodeError, Payload, PayloadRef, State, UPDATED_HEADER_LEN};
 use crate::envelope::{Meta, IV_LEN, KEY_LEN, TAG_LEN};
 use crate::token::Token;
 
+/// Token, key, iv and tag, as the parser takes them.
+type UpdatedHeader<'a> = (u64, &'a [u8], &'a [u8], &'a [u8]);
+
 /// The Updated header after the state byte: token, key, iv, tag (WIRE-3).
-fn parse_updated_header(input: &[u8]) -> IResult<&[u8], (u64, &[u8], &[u8], &[u8]), ()> {
+fn parse_updated_header(input: &[u8]) -> IResult<&[u8], UpdatedHeader<'_>, ()> {
     (le_u64, take(KEY_LEN), take(IV_LEN), take(TAG_LEN)).parse(input)
 }
 
