@@ -126,10 +126,11 @@ pub fn percent_decode(segment: &str) -> Option<Cow<'_, str>> {
     alloc::string::String::from_utf8(out).ok().map(Cow::Owned)
 }
 
-/// The raw value of query parameter `name` in `query` (without the `?`), if present.
-/// TOKEN-7, HTTP-9: only `token` is read; the query never becomes part of the id.
-pub fn query_param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
-    query.split('&').find_map(|pair| {
+/// Every raw value of query parameter `name` in `query` (without the `?`), in order.
+/// TOKEN-7, HTTP-9: only `token` is read; the query never becomes part of the id. Values are
+/// not percent-decoded: a token is digits only, so an escaped value is invalid either way.
+pub fn query_values<'q>(query: &'q str, name: &'q str) -> impl Iterator<Item = &'q str> + 'q {
+    query.split('&').filter_map(move |pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         (k == name).then_some(v)
     })

@@ -100,16 +100,19 @@ pub fn split(id: &str) -> Result<(Option<&str>, &str), IdError> {
     })
 }
 
-/// Sanitises a caller's `dir` prefix as pixstore 3.2.1 does (trim, lowercase, keep `a-z 0-9 _ -`).
+/// Sanitises a caller's `dir` prefix as pixstore 3.2.1 does (ID-3): Unicode lowercase, then keep
+/// only `a-z 0-9 _ -`. `Ok(None)` for the empty string ("no prefix", as 3.2.1's `if (dir)`).
 ///
-/// ID-3: a prefix that is empty after sanitising, or longer than [`MAX_DIR_LEN`], is an error
-/// (3.2.1 would produce an id starting with `:`).
-pub fn sanitize_dir(dir: &str) -> Result<alloc::string::String, IdError> {
+/// A non-empty prefix that is empty after sanitising, or longer than [`MAX_DIR_LEN`], is an
+/// error (3.2.1 would produce an id starting with `:`, or a longer dir).
+pub fn sanitize_dir(dir: &str) -> Result<Option<alloc::string::String>, IdError> {
+    if dir.is_empty() {
+        return Ok(None);
+    }
     let clean: alloc::string::String = dir
-        .trim()
         .chars()
         .flat_map(char::to_lowercase)
-        .filter(|c| c.is_ascii() && u8::try_from(u32::from(*c)).is_ok_and(is_dir_byte))
+        .filter(|c| u8::try_from(u32::from(*c)).is_ok_and(is_dir_byte))
         .collect();
     if clean.is_empty() {
         return Err(IdError::Empty);
@@ -117,7 +120,7 @@ pub fn sanitize_dir(dir: &str) -> Result<alloc::string::String, IdError> {
     if clean.len() > MAX_DIR_LEN {
         return Err(IdError::TooLong);
     }
-    Ok(clean)
+    Ok(Some(clean))
 }
 
 /// Builds a new id from a random name: 16 bytes from the caller's CSPRNG, encoded as 22

@@ -121,18 +121,25 @@ pub fn parse_text(text: &[u8]) -> Result<Option<Token>, TokenError> {
 
 /// The client token a server uses for a request (TOKEN-6, TOKEN-7).
 ///
-/// `header` holds every value of `x-pixstore-token` in the request, `query` the `token` query
-/// parameter if present. The header wins when present; a header sent more than once, or text
-/// that does not parse, counts as "no token", so the answer is Updated (full metadata), never
-/// the reserved InvalidToken state.
-pub fn client_token<'a>(
-    mut header: impl Iterator<Item = &'a [u8]>,
-    query: Option<&[u8]>,
+/// `header` yields every value of `x-pixstore-token` in the request, `query` every value of the
+/// `token` query parameter. The header wins when present; a header or parameter given more than
+/// once, or text that does not parse, counts as "no token", so the answer is Updated (full
+/// metadata), never the reserved InvalidToken state.
+pub fn client_token<'a, 'b>(
+    header: impl IntoIterator<Item = &'a [u8]>,
+    query: impl IntoIterator<Item = &'b [u8]>,
 ) -> Option<Token> {
-    let text = match (header.next(), header.next()) {
-        (Some(one), None) => one,
-        (Some(_), Some(_)) => return None,
-        (None, _) => query?,
+    fn only<'x>(values: impl IntoIterator<Item = &'x [u8]>) -> Result<Option<&'x [u8]>, ()> {
+        let mut it = values.into_iter();
+        match (it.next(), it.next()) {
+            (None, _) => Ok(None),
+            (Some(one), None) => Ok(Some(one)),
+            (Some(_), Some(_)) => Err(()),
+        }
+    }
+    let text = match only(header).ok()? {
+        Some(text) => text,
+        None => only(query).ok()??,
     };
     parse_text(text).ok().flatten()
 }

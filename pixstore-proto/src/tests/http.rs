@@ -114,8 +114,15 @@ fn duplicate_proofs_and_long_targets() {
 // HTTP-9, TOKEN-7
 #[test]
 fn query() {
-    assert_eq!(query_param("v=1&token=42", TOKEN_QUERY), Some("42"));
-    assert_eq!(query_param("tokens=1", TOKEN_QUERY), None);
+    let values = |q| query_values(q, TOKEN_QUERY).collect::<alloc::vec::Vec<_>>();
+    assert_eq!(values("v=1&token=42"), ["42"]);
+    assert_eq!(values("tokens=1"), alloc::vec::Vec::<&str>::new());
+    assert_eq!(values("token=1&token=2"), ["1", "2"]);
+    let token = crate::token::client_token(
+        None,
+        query_values("token=1&token=1", TOKEN_QUERY).map(str::as_bytes),
+    );
+    assert_eq!(token, None);
     assert_eq!(
         classify(DEFAULT_ROUTE, "GET", "/pixstore-image/abc"),
         Action::Serve(Id::Text("abc".into()))

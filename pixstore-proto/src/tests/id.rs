@@ -39,10 +39,18 @@ fn grammar_accepts_and_rejects() {
 // ID-3
 #[test]
 fn dir_is_sanitised_like_3_2_1_but_never_empty() {
-    assert_eq!(sanitize_dir("  My Avatars!  ").as_deref(), Ok("myavatars"));
-    assert_eq!(sanitize_dir("a_b-c"), Ok("a_b-c".into()));
+    let ok = |d: &str| sanitize_dir(d).unwrap().unwrap();
+    assert_eq!(ok("  My Avatars!  "), "myavatars");
+    assert_eq!(ok("a_b-c"), "a_b-c");
+    assert_eq!(ok("\u{c9}lan"), "lan");
+    assert_eq!(ok("\u{212a}9"), "k9"); // KELVIN SIGN lowercases to k
+    assert_eq!(sanitize_dir(""), Ok(None));
     assert_eq!(sanitize_dir("!!!"), Err(IdError::Empty));
     assert_eq!(sanitize_dir(&"a".repeat(33)), Err(IdError::TooLong));
+    assert_eq!(
+        sanitize_dir(&"a".repeat(32)).unwrap().map(|d| d.len()),
+        Some(32)
+    );
 }
 
 // ID-2

@@ -65,17 +65,19 @@ fn text_grammar() {
 // TOKEN-6, TOKEN-7
 #[test]
 fn client_token_falls_back_to_none() {
-    let one = |s: &'static [u8]| core::iter::once(s);
-    assert_eq!(client_token(one(b"5"), None).map(Token::get), Some(5));
-    assert_eq!(client_token(one(b"5"), Some(b"6")).map(Token::get), Some(5));
-    assert_eq!(
-        client_token(core::iter::empty(), Some(b"6")).map(Token::get),
-        Some(6)
-    );
-    assert_eq!(client_token(one(b"abc"), Some(b"6")), None);
-    assert_eq!(client_token([&b"5"[..], b"5"].into_iter(), None), None);
-    assert_eq!(client_token(core::iter::empty(), None), None);
-    assert_eq!(client_token(one(b"0"), None), None);
+    let none: [&[u8]; 0] = [];
+    let t = |h: &[&[u8]], q: &[&[u8]]| {
+        client_token(h.iter().copied(), q.iter().copied()).map(Token::get)
+    };
+    assert_eq!(t(&[b"5"], &[]), Some(5));
+    assert_eq!(t(&[b"5"], &[b"6"]), Some(5));
+    assert_eq!(t(&[], &[b"6"]), Some(6));
+    assert_eq!(t(&[b"abc"], &[b"6"]), None);
+    assert_eq!(t(&[b"5", b"5"], &[]), None);
+    assert_eq!(t(&[], &[b"6", b"6"]), None);
+    assert_eq!(t(&[], &[]), None);
+    assert_eq!(t(&[b"0"], &[]), None);
+    assert_eq!(client_token(none, none), None);
 }
 
 #[test]
