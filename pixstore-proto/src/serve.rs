@@ -65,6 +65,8 @@ pub enum Detail<E> {
     Proof(ProofError),
     /// The store failed: InternalError (SERVE-4).
     Storage(E),
+    /// The store returned a version with an empty ciphertext: InternalError (SERVE-4).
+    CorruptVersion,
 }
 
 /// The decision: the payload to send, and why.
@@ -95,7 +97,61 @@ fn answer<C, E>(payload: Payload<C>, detail: Detail<E>) -> Answer<C, E> {
     Answer { payload, detail }
 }
 
-/// Decides the payload for `request` at `now_ms`.
+/// The checks before storage (SERVE-1, SERVE-5): MissingID, then MissingProof, then
+/// InvalidProof. `Ok(id)` is a valid id whose proof verified (or validation is disabled): only
+/// then may the store be asked. `Err` is the answer to send, without touching storage.
+pub fn check<'r, C, E>(
+    request: &Request<'r>,
+    verifier: &Verifier<'_>,
+    now_ms: u64,
+) -> Result<&'r str, Answer<C, E>> {
+    let id = match request.id {
+        RequestId::Absent => return Err(answer(Payload::MissingId, Detail::None)),
+        RequestId::Text(id) => Some(id).filter(|id| crate::id::validate(id).is_ok()),
+        RequestId::Undecodable => None,
+    };
+    if verifier.window() != Window::Disabled {
+        let Some(proof) = request.proof.filter(|p| !p.is_empty()) else {
+            return Err(answer(
+                Payload::MissingProof,
+                Detail::Proof(ProofError::Missing),
+            ));
+        };
+        // SERVE-5: no proof is ever minted for an invalid id, so none can verify.
+        let Some(id) = id else {
+            return Err(answer(Payload::InvalidProof, Detail::InvalidId));
+        };
+        if let Err(e) = verifier.verify(id, Some(proof), now_ms) {
+            return Err(answer(Payload::InvalidProof, Detail::Proof(e)));
+        }
+    }
+    id.ok_or(answer(Payload::NotFound, Detail::InvalidId))
+}
+
+/// The answer once the store was asked (SERVE-2, SERVE-4): NotFound, InternalError, or Success
+/// iff the client's token equals the stored token, else Updated.
+pub fn select<C: AsRef<[u8]>, E>(
+    stored: Result<Option<StoredVersion<C>>, E>,
+    client_token: Option<Token>,
+) -> Answer<C, E> {
+    let version = match stored {
+        Ok(Some(v)) => v,
+        Ok(None) => return answer(Payload::NotFound, Detail::None),
+        Err(e) => return answer(Payload::InternalError, Detail::Storage(e)),
+    };
+    let payload = if client_token == Some(version.token) {
+        Payload::success(version.ciphertext)
+    } else {
+        Payload::updated(version.token, version.meta, version.ciphertext)
+    };
+    match payload {
+        Ok(p) => answer(p, Detail::None),
+        // A stored empty ciphertext breaks WIRE-2/WIRE-3: the store is corrupt.
+        Err(_) => answer(Payload::InternalError, Detail::CorruptVersion),
+    }
+}
+
+/// Decides the payload for `request` at `now_ms`: [`check`], then `lookup`, then [`select`].
 ///
 /// SERVE-1: MissingID, then MissingProof, then InvalidProof, and only then the store is asked
 /// (NotFound), so nobody learns whether an id exists without a valid proof for it. SERVE-5:
@@ -111,40 +167,9 @@ pub fn respond<C, E>(
 where
     C: AsRef<[u8]>,
 {
-    let id = match request.id {
-        RequestId::Absent => return answer(Payload::MissingId, Detail::None),
-        RequestId::Text(id) => Some(id).filter(|id| crate::id::validate(id).is_ok()),
-        RequestId::Undecodable => None,
-    };
-    if verifier.window() != Window::Disabled {
-        let Some(proof) = request.proof.filter(|p| !p.is_empty()) else {
-            return answer(Payload::MissingProof, Detail::Proof(ProofError::Missing));
-        };
-        // SERVE-5: no proof is ever minted for an invalid id, so none can verify.
-        let Some(id) = id else {
-            return answer(Payload::InvalidProof, Detail::InvalidId);
-        };
-        if let Err(e) = verifier.verify(id, Some(proof), now_ms) {
-            return answer(Payload::InvalidProof, Detail::Proof(e));
-        }
-    }
-    let Some(id) = id else {
-        return answer(Payload::NotFound, Detail::InvalidId);
-    };
-    let version = match lookup(id) {
-        Ok(Some(v)) => v,
-        Ok(None) => return answer(Payload::NotFound, Detail::None),
-        Err(e) => return answer(Payload::InternalError, Detail::Storage(e)),
-    };
-    // A stored empty ciphertext breaks WIRE-2/WIRE-3: the store is corrupt.
-    let payload = if request.client_token == Some(version.token) {
-        Payload::success(version.ciphertext)
-    } else {
-        Payload::updated(version.token, version.meta, version.ciphertext)
-    };
-    match payload {
-        Ok(p) => answer(p, Detail::None),
-        Err(_) => answer(Payload::InternalError, Detail::InvalidId),
+    match check(request, verifier, now_ms) {
+        Ok(id) => select(lookup(id), request.client_token),
+        Err(answer) => answer,
     }
 }
 
@@ -155,6 +180,7 @@ impl<E: fmt::Display> fmt::Display for Detail<E> {
             Detail::InvalidId => f.write_str("invalid image id"),
             Detail::Proof(e) => write!(f, "proof: {}", e.kind()),
             Detail::Storage(e) => write!(f, "storage: {e}"),
+            Detail::CorruptVersion => f.write_str("storage: stored version has no ciphertext"),
         }
     }
 }
