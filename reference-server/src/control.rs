@@ -1,0 +1,190 @@
+//! The control interface (spec Appendix A): what the conformance suite uses to create, update,
+//! delete and fetch records of images on an implementation under test. Off by default; loopback
+//! only unless configured otherwise.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use proto::record::ImageRecord;
+use serde_json::json;
+use warp::http::{Response, StatusCode};
+use warp::hyper::Body;
+use warp::Filter;
+
+use crate::service::{ImageService, ServiceError};
+use crate::store::Store;
+
+/// What `GET {control}/info` reports.
+#[derive(Debug, Clone)]
+pub struct Info {
+    /// Absolute URL of the default endpoint's route.
+    pub endpoint: String,
+    /// W, or -1.
+    pub window_ms: i64,
+}
+
+fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        // REC-7: a record carries a key.
+        .header("cache-control", proto::http::RECORD_CACHE_CONTROL)
+        .body(Body::from(value.to_string()))
+        .unwrap_or_else(|_| Response::new(Body::empty()))
+}
+
+fn error(status: StatusCode, message: impl ToString) -> Response<Body> {
+    json_response(status, &json!({ "error": message.to_string() }))
+}
+
+fn record(status: StatusCode, r: &ImageRecord) -> Response<Body> {
+    let value: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap_or_default();
+    json_response(status, &value)
+}
+
+fn service_error(e: &ServiceError) -> Response<Body> {
+    let status = match e {
+        ServiceError::UnsupportedImage(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ServiceError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+        ServiceError::InvalidId { .. } | ServiceError::InvalidDir { .. } => StatusCode::BAD_REQUEST,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    if status == StatusCode::INTERNAL_SERVER_ERROR {
+        tracing::warn!(error = %e, "control interface failure");
+    }
+    error(status, e)
+}
+
+fn decode_id(raw: &str) -> Result<String, Box<Response<Body>>> {
+    proto::http::percent_decode(raw)
+        .map(|c| c.into_owned())
+        .ok_or_else(|| {
+            Box::new(error(
+                StatusCode::BAD_REQUEST,
+                "malformed percent-encoding in the id",
+            ))
+        })
+}
+
+/// The control routes, relative to the control listener's root.
+pub fn routes<S: Store>(
+    service: Arc<ImageService<S>>,
+    info: Info,
+    implementation: String,
+) -> impl Filter<Extract = (Response<Body>,), Error = Infallible> + Clone {
+    let max = service.options().max_image_bytes;
+    let with = move || {
+        let s = service.clone();
+        warp::any().map(move || s.clone())
+    };
+    let info_route = warp::get().and(warp::path!("info")).map(move || {
+        json_response(
+            StatusCode::OK,
+            &json!({
+                "specVersion": proto::SPEC_VERSION,
+                "endpoint": info.endpoint,
+                "windowMs": info.window_ms,
+                "implementation": implementation,
+                "features": ["dir-prefix", "percent-encoded-ids", "key-rotation"],
+            }),
+        )
+    });
+    let body = warp::body::content_length_limit(max.saturating_add(1)).and(warp::body::bytes());
+    let dir = warp::query::raw()
+        .or(warp::any().map(String::new))
+        .unify()
+        .map(|q: String| {
+            proto::http::query_values(&q, "dir")
+                .next()
+                .and_then(proto::http::percent_decode)
+                .map(|d| d.into_owned())
+        });
+    let create = warp::post()
+        .and(warp::path!("images"))
+        .and(dir)
+        .and(body)
+        .and(with())
+        .then(
+            |dir: Option<String>, bytes: Bytes, s: Arc<ImageService<S>>| async move {
+                match s.save(&bytes, dir.as_deref()).await {
+                    Ok(r) => record(StatusCode::CREATED, &r),
+                    Err(e) => service_error(&e),
+                }
+            },
+        );
+    let update = warp::put()
+        .and(warp::path!("images" / String))
+        .and(body)
+        .and(with())
+        .then(
+            |raw: String, bytes: Bytes, s: Arc<ImageService<S>>| async move {
+                let id = match decode_id(&raw) {
+                    Ok(id) => id,
+                    Err(r) => return *r,
+                };
+                match s.update(&id, &bytes).await {
+                    Ok(r) => record(StatusCode::OK, &r),
+                    Err(e) => service_error(&e),
+                }
+            },
+        );
+    let delete = warp::delete()
+        .and(warp::path!("images" / String))
+        .and(with())
+        .then(|raw: String, s: Arc<ImageService<S>>| async move {
+            let id = match decode_id(&raw) {
+                Ok(id) => id,
+                Err(r) => return *r,
+            };
+            match s.delete(&id).await {
+                Ok(true) => Response::builder()
+                    .status(StatusCode::NO_CONTENT)
+                    .body(Body::empty())
+                    .unwrap_or_else(|_| Response::new(Body::empty())),
+                Ok(false) => error(StatusCode::NOT_FOUND, format!("no image with id {id:?}")),
+                Err(e) => service_error(&e),
+            }
+        });
+    let fresh = warp::get()
+        .and(warp::path!("images" / String / "record"))
+        .and(with())
+        .then(|raw: String, s: Arc<ImageService<S>>| async move {
+            let id = match decode_id(&raw) {
+                Ok(id) => id,
+                Err(r) => return *r,
+            };
+            match s.record(&id).await {
+                Ok(Some(r)) => record(StatusCode::OK, &r),
+                Ok(None) => error(StatusCode::NOT_FOUND, format!("no image with id {id:?}")),
+                Err(e) => service_error(&e),
+            }
+        });
+    info_route
+        .or(create)
+        .unify()
+        .or(update)
+        .unify()
+        .or(delete)
+        .unify()
+        .or(fresh)
+        .unify()
+        .recover(|rejection: warp::Rejection| async move {
+            let r = if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
+                error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "image larger than maxImageBytes",
+                )
+            } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+                error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+            } else {
+                error(
+                    StatusCode::NOT_FOUND,
+                    "no such control route: see spec Appendix A",
+                )
+            };
+            Ok::<_, Infallible>(r)
+        })
+        .unify()
+}

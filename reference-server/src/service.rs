@@ -1,0 +1,547 @@
+//! The image service: the original backend's operations (save, update, delete, exists, image
+//! record) and the custom endpoint helper, over any [`Store`].
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use proto::envelope::{self, DefaultAead};
+use proto::format::Format;
+use proto::proof::{self, Keyring, ProofError, Verifier, Window};
+use proto::record::ImageRecord;
+use proto::serve::{self, Detail, Request, RequestId, StoredVersion};
+use proto::token::Token;
+use proto::wire::{Payload, State};
+
+use crate::formats;
+use crate::keys::{self, KeyError};
+use crate::store::{Store, StoreError, StoredImage};
+
+/// Why an operation of the image service failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// The bytes are not an image of an accepted format.
+    #[error("not a supported image: {0}")]
+    UnsupportedImage(String),
+    /// The image is larger than `maxImageBytes`.
+    #[error("image is {size} bytes, more than maxImageBytes = {max}")]
+    TooLarge {
+        /// Its size.
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// No image with this id.
+    #[error("no image with id {0:?}")]
+    NotFound(String),
+    /// The id is not valid (spec §3); storage was not touched.
+    #[error("invalid image id {id:?}: {reason}")]
+    InvalidId {
+        /// The id.
+        id: String,
+        /// Why.
+        reason: proto::id::IdError,
+    },
+    /// The dir prefix is not usable (spec ID-3).
+    #[error("invalid dir prefix {dir:?}: {reason}")]
+    InvalidDir {
+        /// The prefix given.
+        dir: String,
+        /// Why.
+        reason: proto::id::IdError,
+    },
+    /// The image's token cannot grow any more (spec TOKEN-3).
+    #[error("the image's token would exceed 2^53-1; save it under a new id")]
+    TokenExhausted,
+    /// Reading a file to upload failed.
+    #[error("cannot read {path}: {source}")]
+    ReadFile {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The proof keys failed.
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    /// Minting a proof failed.
+    #[error("cannot mint a proof: {0}")]
+    Proof(ProofError),
+}
+
+/// A wire payload ready to send: a header and, for Success and Updated, the stored buffer it
+/// points into (no copy of the ciphertext).
+#[derive(Debug, Clone)]
+pub struct WirePayload {
+    head: Bytes,
+    body: Bytes,
+}
+
+static SUCCESS_HEAD: [u8; 1] = [0];
+
+impl WirePayload {
+    fn error(state: State) -> WirePayload {
+        WirePayload {
+            head: Bytes::copy_from_slice(&[state.byte()]),
+            body: Bytes::new(),
+        }
+    }
+
+    /// The state byte.
+    pub fn state(&self) -> State {
+        self.head
+            .first()
+            .and_then(|b| State::from_byte(*b).ok())
+            .unwrap_or(State::InternalError)
+    }
+
+    /// Total length (the HTTP Content-Length).
+    pub fn len(&self) -> usize {
+        self.head.len() + self.body.len()
+    }
+
+    /// Never true: a payload has at least its state byte.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The two parts, to send one after the other.
+    pub fn into_parts(self) -> (Bytes, Bytes) {
+        (self.head, self.body)
+    }
+
+    /// The payload as one buffer (copies a Success payload's ciphertext once).
+    pub fn to_bytes(&self) -> Bytes {
+        if self.body.is_empty() {
+            return self.head.clone();
+        }
+        if self.head.is_empty() {
+            return self.body.clone();
+        }
+        let mut v = Vec::with_capacity(self.len());
+        v.extend_from_slice(&self.head);
+        v.extend_from_slice(&self.body);
+        Bytes::from(v)
+    }
+}
+
+/// The answer of [`ImageService::serve`] with what to log.
+#[derive(Debug)]
+pub struct Served {
+    /// The payload to send.
+    pub payload: WirePayload,
+    /// Why it is an error state, if it is one (never contains a key or a proof).
+    pub detail: Detail<StoreError>,
+}
+
+/// Milliseconds since the Unix epoch.
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    })
+}
+
+struct KeyState {
+    ring: RwLock<Arc<Keyring>>,
+    path: PathBuf,
+    last_reload: Mutex<Option<Instant>>,
+}
+
+/// Settings of the service (from [`crate::config::Config`]).
+#[derive(Debug, Clone)]
+pub struct ServiceOptions {
+    /// The proof window (PROOF-11).
+    pub window: Window,
+    /// Verifier skew (PROOF-9).
+    pub skew_ms: u64,
+    /// Formats accepted on upload.
+    pub image_formats: Vec<Format>,
+    /// Largest accepted image.
+    pub max_image_bytes: u64,
+}
+
+/// The image service over a store `S`.
+pub struct ImageService<S> {
+    store: S,
+    keys: KeyState,
+    options: ServiceOptions,
+    clock: Clock,
+    writers: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
+}
+
+impl<S> std::fmt::Debug for ImageService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImageService")
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+/// How often a verifier that meets an unknown key id re-reads the key file.
+const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
+/// Attempts of a compare-and-swap update before giving up (another process keeps writing).
+const UPDATE_ATTEMPTS: usize = 16;
+
+fn random<const N: usize>() -> Result<[u8; N], ServiceError> {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b).map_err(|e| StoreError::Io {
+        path: PathBuf::from("<getrandom>"),
+        source: std::io::Error::other(e),
+    })?;
+    Ok(b)
+}
+
+impl<S: Store> ImageService<S> {
+    /// A service over `store`, with the keyring file at `keys_file` (created with a fresh key if
+    /// it does not exist).
+    pub fn new(store: S, keys_file: &Path, options: ServiceOptions) -> Result<Self, ServiceError> {
+        let ring = keys::load_or_create(keys_file)?;
+        Ok(ImageService {
+            store,
+            keys: KeyState {
+                ring: RwLock::new(Arc::new(ring)),
+                path: keys_file.into(),
+                last_reload: Mutex::new(None),
+            },
+            options,
+            clock: system_clock(),
+            writers: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Replaces the clock (tests).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The options.
+    pub fn options(&self) -> &ServiceOptions {
+        &self.options
+    }
+
+    fn now(&self) -> u64 {
+        (self.clock)()
+    }
+
+    fn keyring(&self) -> Arc<Keyring> {
+        self.keys
+            .ring
+            .read()
+            .map_or_else(|p| p.into_inner().clone(), |g| g.clone())
+    }
+
+    /// Re-reads the key file (after `keys rotate`), at most once per [`KEY_RELOAD_INTERVAL`].
+    fn reload_keys(&self) -> bool {
+        let Ok(mut last) = self.keys.last_reload.lock() else {
+            return false;
+        };
+        if last.is_some_and(|t| t.elapsed() < KEY_RELOAD_INTERVAL) {
+            return false;
+        }
+        *last = Some(Instant::now());
+        match keys::load(&self.keys.path) {
+            Ok(ring) => {
+                if let Ok(mut g) = self.keys.ring.write() {
+                    *g = Arc::new(ring);
+                }
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot reload proof keys");
+                false
+            }
+        }
+    }
+
+    fn check_image(&self, bytes: &[u8]) -> Result<Format, ServiceError> {
+        let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        if size > self.options.max_image_bytes {
+            return Err(ServiceError::TooLarge {
+                size,
+                max: self.options.max_image_bytes,
+            });
+        }
+        if bytes.is_empty() {
+            return Err(ServiceError::UnsupportedImage("the file is empty".into()));
+        }
+        let format = formats::detect(bytes).ok_or_else(|| {
+            ServiceError::UnsupportedImage("its content is not a known image format".into())
+        })?;
+        if !formats::allowed(&self.options.image_formats, format) {
+            return Err(ServiceError::UnsupportedImage(format!(
+                "{format} is not in imageFormats"
+            )));
+        }
+        Ok(format)
+    }
+
+    fn seal(
+        &self,
+        token: Token,
+        format: Format,
+        image: &[u8],
+    ) -> Result<StoredImage, ServiceError> {
+        let key = random::<32>()?;
+        let iv = random::<12>()?;
+        // ENV-3: a fresh key and IV for every write.
+        let sealed = envelope::seal(&DefaultAead::default(), &key, &iv, format, image)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(StoredImage::new(
+            token,
+            envelope::Meta {
+                key,
+                iv,
+                tag: sealed.tag,
+            },
+            &sealed.ciphertext,
+        )?)
+    }
+
+    fn record_of(&self, id: &str, image: &StoredImage) -> Result<ImageRecord, ServiceError> {
+        let proof = proof::mint(&self.keyring(), id, self.now(), self.options.window)
+            .map_err(ServiceError::Proof)?;
+        Ok(ImageRecord {
+            id: id.into(),
+            token: image.token(),
+            meta: *image.meta(),
+            stateless_proof: proof,
+        })
+    }
+
+    fn valid_id(id: &str) -> Result<(), ServiceError> {
+        proto::id::validate(id).map_err(|reason| ServiceError::InvalidId {
+            id: id.into(),
+            reason,
+        })
+    }
+
+    /// Saves a new image (3.2.1 `saveImage`): validates it by content, gives it a new random id
+    /// (with the sanitised `dir` prefix, ID-2, ID-3) and returns its record.
+    pub async fn save(&self, bytes: &[u8], dir: Option<&str>) -> Result<ImageRecord, ServiceError> {
+        let format = self.check_image(bytes)?;
+        let dir = match dir {
+            Some(d) => proto::id::sanitize_dir(d).map_err(|reason| ServiceError::InvalidDir {
+                dir: d.into(),
+                reason,
+            })?,
+            None => None,
+        };
+        let token = Token::next(None, self.now()).map_err(|_| ServiceError::TokenExhausted)?;
+        let image = self.seal(token, format, bytes)?;
+        loop {
+            let id = proto::id::from_random(dir.as_deref(), &random::<16>()?);
+            match self.store.create(&id, image.clone()).await {
+                Ok(()) => return self.record_of(&id, &image),
+                // ID-2: 128 random bits make this practically impossible, but never overwrite.
+                Err(StoreError::AlreadyExists) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// [`save`](Self::save) of a file's content.
+    pub async fn save_file(
+        &self,
+        path: &Path,
+        dir: Option<&str>,
+    ) -> Result<ImageRecord, ServiceError> {
+        let bytes = tokio::fs::read(path)
+            .await
+            .map_err(|source| ServiceError::ReadFile {
+                path: path.into(),
+                source,
+            })?;
+        self.save(&bytes, dir).await
+    }
+
+    fn writer_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let Ok(mut map) = self.writers.lock() else {
+            return Arc::new(tokio::sync::Mutex::new(()));
+        };
+        if let Some(lock) = map.get(id).and_then(Weak::upgrade) {
+            return lock;
+        }
+        map.retain(|_, w| w.strong_count() > 0);
+        let lock = Arc::new(tokio::sync::Mutex::new(()));
+        map.insert(id.to_owned(), Arc::downgrade(&lock));
+        lock
+    }
+
+    /// Replaces an image with new bytes (3.2.1 `updateImage`): a new key, IV and a strictly
+    /// greater token (TOKEN-2), written atomically; writers of one id are serialised.
+    pub async fn update(&self, id: &str, bytes: &[u8]) -> Result<ImageRecord, ServiceError> {
+        Self::valid_id(id)?;
+        let format = self.check_image(bytes)?;
+        let lock = self.writer_lock(id);
+        let _guard = lock.lock().await;
+        for _ in 0..UPDATE_ATTEMPTS {
+            let current = self
+                .store
+                .load(id)
+                .await?
+                .ok_or_else(|| ServiceError::NotFound(id.into()))?;
+            let token = Token::next(Some(current.token()), self.now())
+                .map_err(|_| ServiceError::TokenExhausted)?;
+            let image = self.seal(token, format, bytes)?;
+            match self.store.replace(id, current.token(), image.clone()).await {
+                Ok(()) => return self.record_of(id, &image),
+                // Another process wrote between our read and our write: read again.
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(StoreError::NotFound) => return Err(ServiceError::NotFound(id.into())),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Conflict {
+            expected: 0,
+            found: 0,
+        }
+        .into())
+    }
+
+    /// [`update`](Self::update) from a file's content.
+    pub async fn update_file(&self, id: &str, path: &Path) -> Result<ImageRecord, ServiceError> {
+        let bytes = tokio::fs::read(path)
+            .await
+            .map_err(|source| ServiceError::ReadFile {
+                path: path.into(),
+                source,
+            })?;
+        self.update(id, &bytes).await
+    }
+
+    /// Deletes an image; whether it existed (3.2.1 `deleteImage`).
+    pub async fn delete(&self, id: &str) -> Result<bool, ServiceError> {
+        Self::valid_id(id)?;
+        let lock = self.writer_lock(id);
+        let _guard = lock.lock().await;
+        Ok(self.store.delete(id).await?)
+    }
+
+    /// Whether an image exists (3.2.1 `imageExists`).
+    pub async fn exists(&self, id: &str) -> Result<bool, ServiceError> {
+        Self::valid_id(id)?;
+        Ok(self.store.load(id).await?.is_some())
+    }
+
+    /// The current record of an image with a fresh proof (3.2.1 `getImageRecord`).
+    pub async fn record(&self, id: &str) -> Result<Option<ImageRecord>, ServiceError> {
+        Self::valid_id(id)?;
+        match self.store.load(id).await? {
+            Some(image) => self.record_of(id, &image).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Answers one image request (spec §9): the custom endpoint helper.
+    ///
+    /// `id` as the transport delivered it, `proof` the `x-pixstore-proof` value, `client_token`
+    /// the parsed client token (`None` for absent, 0 or unparseable: TOKEN-6).
+    pub async fn serve(
+        &self,
+        id: RequestId<'_>,
+        proof: Option<&str>,
+        client_token: Option<Token>,
+    ) -> Served {
+        let request = Request {
+            id,
+            proof,
+            client_token,
+        };
+        let now = self.now();
+        let mut checked = {
+            let ring = self.keyring();
+            let verifier = Verifier::new(&ring, self.options.window)
+                .with_skew(self.options.skew_ms)
+                .unwrap_or_else(|_| Verifier::new(&ring, self.options.window));
+            serve::check::<&[u8], StoreError>(&request, &verifier, now)
+        };
+        // A proof signed by a key this process has not loaded yet (keys rotate by another process).
+        if let Err(a) = &checked {
+            if matches!(a.detail, Detail::Proof(ProofError::UnknownKey)) && self.reload_keys() {
+                let ring = self.keyring();
+                let verifier = Verifier::new(&ring, self.options.window)
+                    .with_skew(self.options.skew_ms)
+                    .unwrap_or_else(|_| Verifier::new(&ring, self.options.window));
+                checked = serve::check(&request, &verifier, now);
+            }
+        }
+        let id = match checked {
+            Ok(id) => id,
+            Err(answer) => {
+                let detail = match answer.detail {
+                    Detail::None => Detail::None,
+                    Detail::InvalidId => Detail::InvalidId,
+                    Detail::Proof(e) => Detail::Proof(e),
+                    Detail::Storage(_) | Detail::CorruptVersion => Detail::CorruptVersion,
+                };
+                return Served {
+                    payload: WirePayload::error(answer.payload.state()),
+                    detail,
+                };
+            }
+        };
+        let loaded = self.store.load(id).await;
+        let image = match &loaded {
+            Ok(Some(image)) => Some(image.clone()),
+            _ => None,
+        };
+        let version = loaded.map(|o| {
+            o.map(|i| StoredVersion {
+                token: i.token(),
+                meta: *i.meta(),
+                ciphertext: i.ciphertext(),
+            })
+        });
+        let answer = serve::select(version, client_token);
+        let payload = match (&answer.payload, image) {
+            // SERVE-3: both payloads come from the one stored buffer just loaded.
+            (Payload::Updated { .. }, Some(image)) => WirePayload {
+                head: Bytes::new(),
+                body: image.updated_payload(),
+            },
+            (Payload::Success { ciphertext }, _) => WirePayload {
+                head: Bytes::from_static(&SUCCESS_HEAD),
+                body: ciphertext.clone(),
+            },
+            (p, _) => WirePayload::error(p.state()),
+        };
+        Served {
+            payload,
+            detail: answer.detail,
+        }
+    }
+
+    /// 3.2.1's `customEndpointHelper(imageId, clientToken, statelessProof)`: the wire payload for
+    /// a request a custom endpoint received. `client_token` is the text of the token (header or
+    /// query), parsed per TOKEN-5; anything unparseable counts as no token.
+    pub async fn custom_endpoint_helper(
+        &self,
+        image_id: &str,
+        client_token: Option<&str>,
+        stateless_proof: Option<&str>,
+    ) -> Bytes {
+        let token =
+            client_token.and_then(|t| proto::token::parse_text(t.as_bytes()).ok().flatten());
+        let served = self
+            .serve(RequestId::from(Some(image_id)), stateless_proof, token)
+            .await;
+        served.payload.to_bytes()
+    }
+}
