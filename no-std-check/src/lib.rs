@@ -40,16 +40,12 @@ pub unsafe extern "C" fn pixstore_no_std_check(input: *const u8, len: usize) -> 
         p.encode(&mut out);
         score += 1;
     }
-    if envelope::open(&envelope::RustCrypto, &[0; 32], &[0; 12], &[0; 16], bytes)
-        .map(|o| o.format())
-        == Ok(Format::Png)
+    if envelope::open(&envelope::RustCrypto, &[0; 32], &[0; 12], &[0; 16], bytes).map(|o| o.format()) == Ok(Format::Png)
     {
         score += 2;
     }
     let mut ring = proof::Keyring::new();
-    if ring.insert(1, [0u8; 32]).is_ok()
-        && proof::mint(&ring, "a", 0, proof::Window::default()).is_ok()
-    {
+    if ring.insert(1, [0u8; 32]).is_ok() && proof::mint(&ring, "a", 0, proof::Window::default()).is_ok() {
         score += 4;
     }
     if Token::new(u64::try_from(len).unwrap_or(0)).is_ok() {

@@ -19,11 +19,10 @@ use pixstore_proto::token::Token;
 use pixstore_proto::wire::PayloadRef;
 
 const PNG_1X1: &[u8] = &[
-    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
-    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
-    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0xf0,
-    0x1f, 0x00, 0x05, 0x00, 0x01, 0xff, 0x89, 0x99, 0x3d, 0x1d, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
-    0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4, 0x89, 0x00, 0x00, 0x00, 0x0d, 0x49,
+    0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0xf0, 0x1f, 0x00, 0x05, 0x00, 0x01, 0xff, 0x89, 0x99, 0x3d,
+    0x1d, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
 ];
 
 fn sniff(bytes: &[u8]) -> Format {
@@ -54,52 +53,25 @@ fn main() -> Result<(), Box<dyn Error>> {
     let aead = envelope::DefaultAead::default();
     let now = 1_732_752_012_345;
 
-    println!(
-        "1. Backend stores the image (spec §6): format {format} (byte {}), {} bytes",
-        format.byte(),
-        image.len()
-    );
+    println!("1. Backend stores the image (spec §6): format {format} (byte {}), {} bytes", format.byte(), image.len());
     let (key, iv) = ([0x20; 32], [0xa0; 12]);
     let sealed = envelope::seal(&aead, &key, &iv, format, &image)?;
-    let meta = Meta {
-        key,
-        iv,
-        tag: sealed.tag,
-    };
+    let meta = Meta { key, iv, tag: sealed.tag };
     let token = Token::next(None, now)?;
-    println!(
-        "   ciphertext {}\n   token {token}",
-        hex_head(&sealed.ciphertext, 16)
-    );
+    println!("   ciphertext {}\n   token {token}", hex_head(&sealed.ciphertext, 16));
 
     println!("\n2. Backend mints the record for the app (spec §7, §8): W = 20000 ms");
     let mut ring = Keyring::new();
     ring.insert(1, [0x5a; 32])?;
     let window = Window::default();
     let id = "avatars:Q2hhbmdlTWVQbGVhc2UwMQ";
-    let record = ImageRecord {
-        id: id.into(),
-        token,
-        meta,
-        stateless_proof: proof::mint(&ring, id, now, window)?,
-    };
+    let record = ImageRecord { id: id.into(), token, meta, stateless_proof: proof::mint(&ring, id, now, window)? };
     println!("   {}", record.to_json());
 
-    let stored = StoredVersion {
-        token,
-        meta,
-        ciphertext: sealed.ciphertext.as_slice(),
-    };
+    let stored = StoredVersion { token, meta, ciphertext: sealed.ciphertext.as_slice() };
     let verifier = Verifier::new(&ring, window);
     for (label, req) in [
-        (
-            "no proof",
-            Request {
-                id: RequestId::Text(id),
-                proof: None,
-                client_token: None,
-            },
-        ),
+        ("no proof", Request { id: RequestId::Text(id), proof: None, client_token: None }),
         (
             "proof for another id",
             Request {
@@ -110,29 +82,14 @@ fn main() -> Result<(), Box<dyn Error>> {
         ),
         (
             "record's token",
-            Request {
-                id: RequestId::Text(id),
-                proof: Some(&record.stateless_proof),
-                client_token: Some(token),
-            },
+            Request { id: RequestId::Text(id), proof: Some(&record.stateless_proof), client_token: Some(token) },
         ),
-        (
-            "no token",
-            Request {
-                id: RequestId::Text(id),
-                proof: Some(&record.stateless_proof),
-                client_token: None,
-            },
-        ),
+        ("no token", Request { id: RequestId::Text(id), proof: Some(&record.stateless_proof), client_token: None }),
     ] {
         let answer = serve::respond(&req, &verifier, now + 1_000, |_| Ok::<_, ()>(Some(stored)));
         let mut body = Vec::new();
         answer.payload.encode(&mut body);
-        println!(
-            "\n3. Request with {label} (spec §9): {} -> {}",
-            answer.payload.state(),
-            hex_head(&body, 24)
-        );
+        println!("\n3. Request with {label} (spec §9): {} -> {}", answer.payload.state(), hex_head(&body, 24));
         let decoded = PayloadRef::decode(&body)?;
         match client::open_payload(&aead, &record, decoded) {
             Ok(f) => println!(

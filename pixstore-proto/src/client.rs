@@ -50,18 +50,8 @@ pub fn request_target(route: &str, id: &str) -> String {
             out.push(char::from(b));
         } else {
             out.push('%');
-            out.push(char::from(
-                b"0123456789ABCDEF"
-                    .get(usize::from(b >> 4))
-                    .copied()
-                    .unwrap_or(b'0'),
-            ));
-            out.push(char::from(
-                b"0123456789ABCDEF"
-                    .get(usize::from(b & 15))
-                    .copied()
-                    .unwrap_or(b'0'),
-            ));
+            out.push(char::from(b"0123456789ABCDEF".get(usize::from(b >> 4)).copied().unwrap_or(b'0')));
+            out.push(char::from(b"0123456789ABCDEF".get(usize::from(b & 15)).copied().unwrap_or(b'0')));
         }
     }
     out
@@ -75,10 +65,7 @@ pub fn request_headers(record: &ImageRecord) -> alloc::vec::Vec<(&'static str, S
     if !record.stateless_proof.is_empty() {
         h.push((crate::http::PROOF_HEADER, record.stateless_proof.clone()));
     }
-    h.push((
-        crate::http::TOKEN_HEADER,
-        alloc::format!("{}", record.token),
-    ));
+    h.push((crate::http::TOKEN_HEADER, alloc::format!("{}", record.token)));
     h
 }
 
@@ -102,16 +89,15 @@ impl fmt::Display for ClientError {
                     State::NotFound => "the image no longer exists; drop the record",
                     State::MissingId => "the request carried no id; check the fetcher's URL",
                     State::MissingProof => "the request carried no proof; send the record's statelessProof",
-                    State::InvalidProof => "the proof was refused (expired, rotated key or another id); fetch a fresh record and retry",
+                    State::InvalidProof => {
+                        "the proof was refused (expired, rotated key or another id); fetch a fresh record and retry"
+                    }
                     State::InternalError => "the backend failed; retry later",
                     State::Success | State::Updated => "unexpected",
                 };
                 write!(f, "endpoint answered {s}: {advice}")
             }
-            ClientError::Decode(e) => write!(
-                f,
-                "endpoint answered bytes that are not a Pixstore payload: {e}"
-            ),
+            ClientError::Decode(e) => write!(f, "endpoint answered bytes that are not a Pixstore payload: {e}"),
             ClientError::Envelope(e) => write!(f, "{e}"),
         }
     }
@@ -121,13 +107,14 @@ impl core::error::Error for ClientError {}
 
 /// An image that authenticated, with the entry to cache for it.
 #[derive(Debug)]
-pub struct Fetched<C> {
+pub struct Fetched {
     /// The decrypted image and its format.
     pub image: Opened,
     /// The token of the version fetched: the record's (Success) or the payload's (Updated).
     pub token: Token,
-    /// The exact ciphertext to cache (CLIENT-2).
-    pub ciphertext: C,
+    /// The ciphertext to cache, in a buffer of its own (CLIENT-2): never a view into the
+    /// payload, whose buffer holds the key, IV and tag of an Updated response.
+    pub ciphertext: alloc::vec::Vec<u8>,
 }
 
 /// Turns a fetched payload into an image (CLIENT-3, CLIENT-4, CLIENT-5).
@@ -139,23 +126,15 @@ pub fn open_payload<C: AsRef<[u8]>, A: Aead + ?Sized>(
     aead: &A,
     record: &ImageRecord,
     payload: Payload<C>,
-) -> Result<Fetched<C>, ClientError> {
+) -> Result<Fetched, ClientError> {
     let (token, meta, ciphertext): (Token, Meta, C) = match payload {
         Payload::Success { ciphertext } => (record.token, record.meta, ciphertext),
-        Payload::Updated {
-            token,
-            meta,
-            ciphertext,
-        } => (token, meta, ciphertext),
+        Payload::Updated { token, meta, ciphertext } => (token, meta, ciphertext),
         other => return Err(ClientError::State(other.state())),
     };
-    let image = envelope::open(aead, &meta.key, &meta.iv, &meta.tag, ciphertext.as_ref())
-        .map_err(ClientError::Envelope)?;
-    Ok(Fetched {
-        image,
-        token,
-        ciphertext,
-    })
+    let image =
+        envelope::open(aead, &meta.key, &meta.iv, &meta.tag, ciphertext.as_ref()).map_err(ClientError::Envelope)?;
+    Ok(Fetched { image, token, ciphertext: ciphertext.as_ref().to_vec() })
 }
 
 /// Why cache limits were refused.
@@ -180,10 +159,7 @@ pub struct CacheLimits {
 
 impl Default for CacheLimits {
     fn default() -> Self {
-        CacheLimits {
-            limit: 1000,
-            batch: 50,
-        }
+        CacheLimits { limit: 1000, batch: 50 }
     }
 }
 

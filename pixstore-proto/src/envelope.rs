@@ -62,13 +62,14 @@ pub struct AeadFailure;
 
 /// AES-256-GCM with detached tags and no associated data: all the envelope needs.
 pub trait Aead {
-    /// Encrypts `buf` in place and returns the tag.
+    /// Encrypts `buf` in place and returns the tag. Fails only for inputs GCM cannot take (over
+    /// 64 GiB); the buffer's content is then unspecified.
     fn seal_in_place(
         &self,
         key: &[u8; KEY_LEN],
         iv: &[u8; IV_LEN],
         buf: &mut [u8],
-    ) -> [u8; TAG_LEN];
+    ) -> Result<[u8; TAG_LEN], AeadFailure>;
     /// Verifies `tag` and decrypts `buf` in place. On failure `buf`'s content is unspecified;
     /// [`open_in_place`] wipes it.
     fn open_in_place(
@@ -92,14 +93,10 @@ impl Aead for RustCrypto {
         key: &[u8; KEY_LEN],
         iv: &[u8; IV_LEN],
         buf: &mut [u8],
-    ) -> [u8; TAG_LEN] {
+    ) -> Result<[u8; TAG_LEN], AeadFailure> {
         use aes_gcm::aead::{AeadInPlace, KeyInit};
         let cipher = aes_gcm::Aes256Gcm::new(key.into());
-        // Encryption only fails for plaintexts over 64 GiB, which no image reaches.
-        cipher
-            .encrypt_in_place_detached(iv.into(), b"", buf)
-            .map(Into::into)
-            .unwrap_or([0; TAG_LEN])
+        cipher.encrypt_in_place_detached(iv.into(), b"", buf).map(Into::into).map_err(|_| AeadFailure)
     }
 
     fn open_in_place(
@@ -111,9 +108,7 @@ impl Aead for RustCrypto {
     ) -> Result<(), AeadFailure> {
         use aes_gcm::aead::{AeadInPlace, KeyInit};
         let cipher = aes_gcm::Aes256Gcm::new(key.into());
-        cipher
-            .decrypt_in_place_detached(iv.into(), b"", buf, tag.into())
-            .map_err(|_| AeadFailure)
+        cipher.decrypt_in_place_detached(iv.into(), b"", buf, tag.into()).map_err(|_| AeadFailure)
     }
 }
 
@@ -129,16 +124,13 @@ impl Aead for Ring {
         key: &[u8; KEY_LEN],
         iv: &[u8; IV_LEN],
         buf: &mut [u8],
-    ) -> [u8; TAG_LEN] {
+    ) -> Result<[u8; TAG_LEN], AeadFailure> {
         use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
-        let Ok(unbound) = UnboundKey::new(&AES_256_GCM, key) else {
-            return [0; TAG_LEN];
-        };
-        let key = LessSafeKey::new(unbound);
-        match key.seal_in_place_separate_tag(Nonce::assume_unique_for_key(*iv), Aad::empty(), buf) {
-            Ok(tag) => tag.as_ref().try_into().unwrap_or([0; TAG_LEN]),
-            Err(_) => [0; TAG_LEN],
-        }
+        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).map_err(|_| AeadFailure)?);
+        let tag = key
+            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(*iv), Aad::empty(), buf)
+            .map_err(|_| AeadFailure)?;
+        tag.as_ref().try_into().map_err(|_| AeadFailure)
     }
 
     fn open_in_place(
@@ -151,15 +143,9 @@ impl Aead for Ring {
         use ring::aead::{Aad, LessSafeKey, Nonce, Tag, UnboundKey, AES_256_GCM};
         let unbound = UnboundKey::new(&AES_256_GCM, key).map_err(|_| AeadFailure)?;
         let key = LessSafeKey::new(unbound);
-        key.open_in_place_separate_tag(
-            Nonce::assume_unique_for_key(*iv),
-            Aad::empty(),
-            Tag::from(*tag),
-            buf,
-            0..,
-        )
-        .map(|_| ())
-        .map_err(|_| AeadFailure)
+        key.open_in_place_separate_tag(Nonce::assume_unique_for_key(*iv), Aad::empty(), Tag::from(*tag), buf, 0..)
+            .map(|_| ())
+            .map_err(|_| AeadFailure)
     }
 }
 
@@ -180,6 +166,8 @@ pub enum EnvelopeError {
     MissingFormatByte,
     /// FMT-2: the tag verified but the format byte is not in the registry.
     UnknownFormat(u8),
+    /// Sealing failed: the image is larger than AES-GCM encrypts under one key and IV (64 GiB).
+    TooLarge,
 }
 
 impl EnvelopeError {
@@ -189,6 +177,7 @@ impl EnvelopeError {
             Self::Authentication => "Authentication",
             Self::MissingFormatByte => "MissingFormatByte",
             Self::UnknownFormat(_) => "UnknownFormat",
+            Self::TooLarge => "TooLarge",
         }
     }
 }
@@ -204,6 +193,7 @@ impl fmt::Display for EnvelopeError {
                 f,
                 "image has unknown format byte {b}: it was stored by a newer or non-conforming backend (spec §6, FMT-2)"
             ),
+            Self::TooLarge => f.write_str("image is too large to seal: AES-GCM takes at most 64 GiB under one key and IV"),
         }
     }
 }
@@ -221,10 +211,7 @@ pub struct Sealed {
 
 impl fmt::Debug for Sealed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sealed")
-            .field("ciphertext_len", &self.ciphertext.len())
-            .field("tag", &Hex(&self.tag))
-            .finish()
+        f.debug_struct("Sealed").field("ciphertext_len", &self.ciphertext.len()).field("tag", &Hex(&self.tag)).finish()
     }
 }
 
@@ -241,11 +228,8 @@ pub fn seal<A: Aead + ?Sized>(
     let mut buf = Vec::with_capacity(image.len() + 1);
     buf.push(format.byte());
     buf.extend_from_slice(image);
-    let tag = aead.seal_in_place(key, iv, &mut buf);
-    Ok(Sealed {
-        ciphertext: buf,
-        tag,
-    })
+    let tag = aead.seal_in_place(key, iv, &mut buf).map_err(|_| EnvelopeError::TooLarge)?;
+    Ok(Sealed { ciphertext: buf, tag })
 }
 
 /// Seals `image` under a fresh key and IV drawn from `random` (ENV-3): the only way to seal
@@ -262,14 +246,7 @@ pub fn seal_fresh<A: Aead + ?Sized>(
     random(&mut key);
     random(&mut iv);
     let sealed = seal(aead, &key, &iv, format, image)?;
-    Ok((
-        Meta {
-            key,
-            iv,
-            tag: sealed.tag,
-        },
-        sealed.ciphertext,
-    ))
+    Ok((Meta { key, iv, tag: sealed.tag }, sealed.ciphertext))
 }
 
 /// An opened envelope: the authenticated plaintext `[format byte][image]`.
@@ -299,10 +276,7 @@ impl Opened {
 
 impl fmt::Debug for Opened {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Opened")
-            .field("format", &self.format)
-            .field("image_len", &self.image().len())
-            .finish()
+        f.debug_struct("Opened").field("format", &self.format).field("image_len", &self.image().len()).finish()
     }
 }
 
@@ -332,15 +306,13 @@ pub fn open_in_place<A: Aead + ?Sized>(
         return Err(EnvelopeError::MissingFormatByte);
     }
     if aead.open_in_place(key, iv, tag, &mut buf).is_err() {
-        buf.fill(0);
+        // Some backends decrypt before they verify: wipe what they wrote (ENV-5).
+        zeroize::Zeroize::zeroize(&mut buf);
         return Err(EnvelopeError::Authentication);
     }
     let byte = buf.first().copied().unwrap_or(0);
     let format = Format::from_byte(byte).map_err(|e| EnvelopeError::UnknownFormat(e.0))?;
-    Ok(Opened {
-        format,
-        plaintext: buf,
-    })
+    Ok(Opened { format, plaintext: buf })
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! The HTTP binding of the default endpoint ([spec §10](../../spec/pixstore.md#10-http-binding)).
+//! The HTTP binding of the default endpoint ([spec §10](../../spec/pixstore.md#10-http-binding-default-endpoint)).
 //!
 //! What a server adapter needs beyond [`crate::serve`]: how a method and a path map to an
 //! action, how the id is percent-decoded, and which headers every response carries. The
@@ -77,16 +77,20 @@ impl Id<'_> {
 /// MissingID; HTTP-10: more segments, or another path, is 404; HTTP-7, HTTP-8: OPTIONS is a
 /// preflight, other methods 405.
 pub fn classify<'a>(route: &str, method: &str, path: &'a str) -> Action<'a> {
+    // HTTP-9: a query string, if the caller passed the whole target, is never part of the id.
+    let path = path.split_once('?').map_or(path, |(p, _)| p);
     let route = route.trim_end_matches('/');
+    if route.is_empty() {
+        // HTTP-1: the route is an absolute path other than `/`; a misconfigured route serves nothing.
+        return Action::NotFound;
+    }
     let Some(rest) = path.strip_prefix(route) else {
         return Action::NotFound;
     };
     let id = match rest {
         "" | "/" => Id::Absent,
         _ => match rest.strip_prefix('/') {
-            Some(segment) if !segment.contains('/') => {
-                percent_decode(segment).map_or(Id::Undecodable, Id::Text)
-            }
+            Some(segment) if !segment.contains('/') => percent_decode(segment).map_or(Id::Undecodable, Id::Text),
             _ => return Action::NotFound,
         },
     };
@@ -126,13 +130,23 @@ pub fn percent_decode(segment: &str) -> Option<Cow<'_, str>> {
     alloc::string::String::from_utf8(out).ok().map(Cow::Owned)
 }
 
-/// Every raw value of query parameter `name` in `query` (without the `?`), in order.
-/// TOKEN-7, HTTP-9: only `token` is read; the query never becomes part of the id. Values are
-/// not percent-decoded: a token is digits only, so an escaped value is invalid either way.
-pub fn query_values<'q>(query: &'q str, name: &'q str) -> impl Iterator<Item = &'q str> + 'q {
-    query.split('&').filter_map(move |pair| {
+/// `application/x-www-form-urlencoded` decoding of one name or value: `+` is a space, then
+/// percent-decoding; `None` for a malformed escape or invalid UTF-8.
+fn form_decode(text: &str) -> Option<Cow<'_, str>> {
+    if text.contains('+') {
+        let spaced = text.replace('+', " ");
+        return percent_decode(&spaced).map(|c| Cow::Owned(c.into_owned()));
+    }
+    percent_decode(text)
+}
+
+/// Every value of query parameter `name` in `query` (without the `?`), in order, decoded as
+/// `application/x-www-form-urlencoded` (TOKEN-7); an undecodable value is `"\u{fffd}"`, which no
+/// parser accepts. HTTP-9: only `token` is read; the query never becomes part of the id.
+pub fn query_values<'q>(query: &'q str, name: &'q str) -> impl Iterator<Item = Cow<'q, str>> + 'q {
+    query.split('&').filter(|pair| !pair.is_empty()).filter_map(move |pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (k == name).then_some(v)
+        (form_decode(k).as_deref() == Some(name)).then(|| form_decode(v).unwrap_or(Cow::Borrowed("\u{fffd}")))
     })
 }
 
@@ -201,10 +215,7 @@ pub fn headers(response: Response, allow_origin: &str) -> Vec<(&'static str, Cow
         }
         Response::Preflight => {
             // HTTP-7
-            h.push((
-                "access-control-max-age",
-                Cow::Owned(alloc::format!("{MAX_AGE_SECS}")),
-            ));
+            h.push(("access-control-max-age", Cow::Owned(alloc::format!("{MAX_AGE_SECS}"))));
         }
         Response::MethodNotAllowed => {
             // HTTP-8

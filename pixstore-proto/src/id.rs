@@ -89,9 +89,11 @@ pub fn validate(id: &str) -> Result<(), IdError> {
 
 /// Validates `id` and splits it into its `dir` prefix and `name` (ID-1, ID-4).
 ///
-/// A store that maps an id to `root/dir/name` (or `root/name`) gets an injective mapping that
-/// stays inside `root`: neither part can be empty, `.`/`..`, or hold `/`, `\` or NUL, and a name
-/// never contains `:`, so `a:b` and a plain `a_b` can never meet.
+/// Neither part can be empty, `.`/`..`, or hold `/`, `\\`, NUL or `:`, so a store can build
+/// paths from them without leaving its root. For an injective mapping keep the two kinds of id
+/// apart (e.g. `root/n/<name>` and `root/d/<dir>/<name>`: a plain `root/<name>` file would clash
+/// with a `root/<dir>/` folder of the same text), and remember that names are case-sensitive:
+/// on a case-insensitive file system encode them (spec §3.3).
 pub fn split(id: &str) -> Result<(Option<&str>, &str), IdError> {
     validate(id)?;
     Ok(match id.split_once(':') {
@@ -124,14 +126,17 @@ pub fn sanitize_dir(dir: &str) -> Result<Option<alloc::string::String>, IdError>
 }
 
 /// Builds a new id from a random name: 16 bytes from the caller's CSPRNG, encoded as 22
-/// characters of unpadded base64url (ID-2: at least 96 random bits, no time inside).
-pub fn from_random(dir: Option<&str>, random: &[u8; 16]) -> alloc::string::String {
+/// characters of unpadded base64url (ID-2: at least 96 random bits, no time inside). `dir` is
+/// an already sanitised prefix ([`sanitize_dir`]); one that breaks the grammar is an error.
+pub fn from_random(dir: Option<&str>, random: &[u8; 16]) -> Result<alloc::string::String, IdError> {
     use base64::Engine as _;
     let name = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random);
-    match dir {
+    let id = match dir {
         Some(dir) => alloc::format!("{dir}:{name}"),
         None => name,
-    }
+    };
+    validate(&id)?;
+    Ok(id)
 }
 
 #[cfg(test)]

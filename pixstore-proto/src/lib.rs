@@ -29,7 +29,7 @@
 //! | `json` | no | [`record::ImageRecord::from_json`] with precise error kinds (serde_json, alloc only) |
 //!
 //! The crate is `#![no_std]`; `no-std-check/` in the repository proves that it links without
-//! `std` (with `default-features = false, features = ["alloc", "rustcrypto"]`).
+//! `std` (with `default-features = false, features = ["alloc", "rustcrypto", "serde", "json"]`).
 //!
 //! ## Example: an endpoint answering one request
 //!
@@ -72,15 +72,7 @@
 //! ```
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic))]
 
 extern crate alloc;
 #[cfg(feature = "std")]

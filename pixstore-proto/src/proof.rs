@@ -41,6 +41,8 @@ pub const MIN_KEY_LEN: usize = 32;
 pub const MAX_SKEW_MS: u64 = 60_000;
 /// The reference verifier's default clock skew (PROOF-9).
 pub const DEFAULT_SKEW_MS: u64 = 5_000;
+/// The largest window length accepted from configuration (PROOF-11): 2^42 ms, about 139 years.
+pub const MAX_WINDOW_MS: u64 = 1 << 42;
 /// The default window length, `statelessKeyWindowLength` (PROOF-11).
 pub const DEFAULT_WINDOW_MS: u64 = 20_000;
 
@@ -122,7 +124,8 @@ pub enum KeyringError {
     ZeroKeyId,
     /// PROOF-5: a key shorter than [`MIN_KEY_LEN`] bytes.
     KeyTooShort,
-    /// PROOF-5: the key id is already in the ring (a key id is never reused for another key).
+    /// PROOF-5: the key id is already in the ring. (Never reusing a removed key id for another
+    /// key is the keyring owner's duty: the ring cannot remember removed ids.)
     DuplicateKeyId,
     /// The key id is not in the ring.
     UnknownKeyId,
@@ -139,7 +142,9 @@ impl fmt::Display for KeyringError {
             Self::KeyTooShort => "proof key is shorter than 32 bytes: generate 32 random bytes",
             Self::DuplicateKeyId => "proof key id is already in the keyring: give a new key a new id",
             Self::UnknownKeyId => "proof key id is not in the keyring",
-            Self::InvalidWindow => "statelessKeyWindowLength must be a positive number of milliseconds, or -1 to disable proof validation",
+            Self::InvalidWindow => {
+                "statelessKeyWindowLength must be a positive number of milliseconds, or -1 to disable proof validation"
+            }
             Self::SkewTooLarge => "proof clock skew must be at most 60000 ms",
         })
     }
@@ -162,8 +167,11 @@ impl Window {
         if ms == -1 {
             return Ok(Window::Disabled);
         }
+        // PROOF-11: W must leave room for `(floor(now / W) + 2) * W` in a u64 at any realistic
+        // `now`; [`MAX_WINDOW_MS`] (about 146 years) does.
         u64::try_from(ms)
             .ok()
+            .filter(|w| *w <= MAX_WINDOW_MS)
             .and_then(NonZeroU64::new)
             .map(Window::Millis)
             .ok_or(KeyringError::InvalidWindow)
@@ -256,10 +264,7 @@ impl Keyring {
     }
 
     fn mac(&self, kid: u32) -> Option<HmacSha256> {
-        self.keys
-            .iter()
-            .find(|(k, _)| *k == kid)
-            .map(|(_, m)| m.clone())
+        self.keys.iter().find(|(k, _)| *k == kid).map(|(_, m)| m.clone())
     }
 }
 
@@ -298,10 +303,7 @@ pub fn mint(ring: &Keyring, id: &str, now_ms: u64, window: Window) -> Result<Str
     signed[1] = 0;
     signed[2..6].copy_from_slice(&kid.to_be_bytes());
     signed[6..14].copy_from_slice(&exp.to_be_bytes());
-    let tag = mac_input(mac, &signed, id.as_bytes())
-        .ok_or(ProofError::InvalidId)?
-        .finalize()
-        .into_bytes();
+    let tag = mac_input(mac, &signed, id.as_bytes()).ok_or(ProofError::InvalidId)?.finalize().into_bytes();
     bytes[..SIGNED_LEN].copy_from_slice(&signed);
     bytes[SIGNED_LEN..].copy_from_slice(tag.get(..TAG_LEN).ok_or(ProofError::InvalidId)?);
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
@@ -334,11 +336,7 @@ pub struct Verifier<'k> {
 impl<'k> Verifier<'k> {
     /// A verifier with the default skew ([`DEFAULT_SKEW_MS`]).
     pub fn new(ring: &'k Keyring, window: Window) -> Verifier<'k> {
-        Verifier {
-            ring,
-            window,
-            skew_ms: DEFAULT_SKEW_MS,
-        }
+        Verifier { ring, window, skew_ms: DEFAULT_SKEW_MS }
     }
 
     /// Sets the allowed clock skew, at most [`MAX_SKEW_MS`] (PROOF-9).
@@ -372,22 +370,21 @@ impl<'k> Verifier<'k> {
         // PROOF-5, PROOF-10: an unknown kid (every kid, for an empty ring) is rejected.
         let kid = u32::from_be_bytes([signed[2], signed[3], signed[4], signed[5]]);
         let mac = self.ring.mac(kid).ok_or(ProofError::UnknownKey)?;
+        // SERVE-5, PROOF-7 step 4: no proof is minted for an id outside the grammar, so it is
+        // BadTag without hashing it (bounded work for any id length).
+        crate::id::validate(id).map_err(|_| ProofError::BadTag)?;
         // PROOF-4, PROOF-12: the tag binds the id of the request being served.
         let mac = mac_input(mac, &signed, id.as_bytes()).ok_or(ProofError::BadTag)?;
         // PROOF-8: constant-time comparison of all 16 bytes.
-        mac.verify_truncated_left(tag)
-            .map_err(|_| ProofError::BadTag)?;
+        mac.verify_truncated_left(tag).map_err(|_| ProofError::BadTag)?;
         // PROOF-9: expiry only after the tag verified (PROOF-7).
         let exp = u64::from_be_bytes([
-            signed[6], signed[7], signed[8], signed[9], signed[10], signed[11], signed[12],
-            signed[13],
+            signed[6], signed[7], signed[8], signed[9], signed[10], signed[11], signed[12], signed[13],
         ]);
         if now_ms > exp.saturating_add(self.skew_ms) {
             return Err(ProofError::Expired);
         }
-        let latest = now_ms
-            .saturating_add(w.get().saturating_mul(2))
-            .saturating_add(self.skew_ms);
+        let latest = now_ms.saturating_add(w.get().saturating_mul(2)).saturating_add(self.skew_ms);
         if exp > latest {
             return Err(ProofError::ExpiryTooFar);
         }

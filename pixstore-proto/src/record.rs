@@ -90,15 +90,15 @@ impl fmt::Display for RecordError {
             Self::MissingField(m) => write!(f, "image record has no `{m}` member (spec §7, REC-6)"),
             Self::DuplicateField => f.write_str("image record has a member twice (spec §7, REC-6)"),
             Self::WrongType(m) => write!(f, "image record member `{m}` has the wrong JSON type (spec §7, REC-1)"),
-            Self::InvalidBase64(m) => write!(
-                f,
-                "image record `{m}` is not canonical standard base64 with padding (spec §7, REC-2)"
-            ),
-            Self::InvalidLength(m) => write!(
-                f,
-                "image record `{m}` has the wrong length: key 32, iv 12, tag 16 bytes (spec §7, REC-2)"
-            ),
-            Self::InvalidToken => f.write_str("image record token must be an integer from 1 to 2^53-1 (spec §5, REC-3)"),
+            Self::InvalidBase64(m) => {
+                write!(f, "image record `{m}` is not canonical standard base64 with padding (spec §7, REC-2)")
+            }
+            Self::InvalidLength(m) => {
+                write!(f, "image record `{m}` has the wrong length: key 32, iv 12, tag 16 bytes (spec §7, REC-2)")
+            }
+            Self::InvalidToken => {
+                f.write_str("image record token must be an integer from 1 to 2^53-1 (spec §7, REC-3)")
+            }
             Self::InvalidId => f.write_str("image record id does not match [dir:]name (spec §3, REC-4)"),
         }
     }
@@ -107,17 +107,11 @@ impl fmt::Display for RecordError {
 impl core::error::Error for RecordError {}
 
 /// REC-2: canonical standard base64 with padding, of exactly `N` bytes.
-pub fn decode_meta_field<const N: usize>(
-    field: &'static str,
-    text: &str,
-) -> Result<[u8; N], RecordError> {
+pub fn decode_meta_field<const N: usize>(field: &'static str, text: &str) -> Result<[u8; N], RecordError> {
     // The STANDARD engine requires canonical padding and rejects nonzero pad bits and whitespace.
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .map_err(|_| RecordError::InvalidBase64(field))?;
-    bytes
-        .try_into()
-        .map_err(|_| RecordError::InvalidLength(field))
+    let bytes =
+        base64::engine::general_purpose::STANDARD.decode(text).map_err(|_| RecordError::InvalidBase64(field))?;
+    bytes.try_into().map_err(|_| RecordError::InvalidLength(field))
 }
 
 /// Standard base64 with padding (REC-2).
@@ -127,14 +121,7 @@ pub fn encode_meta_field(bytes: &[u8]) -> String {
 
 impl ImageRecord {
     /// Builds a record from its text parts, checking REC-2 to REC-4.
-    pub fn from_parts(
-        id: &str,
-        token: u64,
-        key: &str,
-        iv: &str,
-        tag: &str,
-        proof: &str,
-    ) -> Result<Self, RecordError> {
+    pub fn from_parts(id: &str, token: u64, key: &str, iv: &str, tag: &str, proof: &str) -> Result<Self, RecordError> {
         crate::id::validate(id).map_err(|_| RecordError::InvalidId)?;
         let token = Token::new(token).map_err(|_| RecordError::InvalidToken)?;
         let meta = Meta {
@@ -142,12 +129,7 @@ impl ImageRecord {
             iv: decode_meta_field::<IV_LEN>("meta.iv", iv)?,
             tag: decode_meta_field::<TAG_LEN>("meta.tag", tag)?,
         };
-        Ok(ImageRecord {
-            id: id.into(),
-            token,
-            meta,
-            stateless_proof: proof.into(),
-        })
+        Ok(ImageRecord { id: id.into(), token, meta, stateless_proof: proof.into() })
     }
 }
 
@@ -156,27 +138,6 @@ mod serde_impl {
     use super::*;
     use serde::de::Error as _;
     use serde::ser::SerializeStruct as _;
-
-    #[derive(serde::Deserialize)]
-    struct RawMeta<'a> {
-        #[serde(borrow)]
-        key: alloc::borrow::Cow<'a, str>,
-        #[serde(borrow)]
-        iv: alloc::borrow::Cow<'a, str>,
-        #[serde(borrow)]
-        tag: alloc::borrow::Cow<'a, str>,
-    }
-
-    #[derive(serde::Deserialize)]
-    struct Raw<'a> {
-        #[serde(borrow)]
-        id: alloc::borrow::Cow<'a, str>,
-        token: u64,
-        #[serde(borrow)]
-        meta: RawMeta<'a>,
-        #[serde(rename = "statelessProof", borrow)]
-        stateless_proof: alloc::borrow::Cow<'a, str>,
-    }
 
     impl serde::Serialize for ImageRecord {
         fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -199,18 +160,87 @@ mod serde_impl {
         }
     }
 
+    /// A JSON-object-only visitor (derived structs would also accept an array, REC-6).
+    struct RecordVisitor;
+
+    struct MetaVisitor;
+
+    struct MetaText {
+        key: String,
+        iv: String,
+        tag: String,
+    }
+
+    fn put<T, E: serde::de::Error>(slot: &mut Option<T>, value: T, name: &'static str) -> Result<(), E> {
+        if slot.replace(value).is_some() {
+            return Err(E::duplicate_field(name));
+        }
+        Ok(())
+    }
+
+    impl<'de> serde::de::Visitor<'de> for MetaVisitor {
+        type Value = MetaText;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object with key, iv and tag")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<MetaText, A::Error> {
+            let (mut key, mut iv, mut tag) = (None, None, None);
+            while let Some(name) = map.next_key::<alloc::borrow::Cow<'de, str>>()? {
+                match name.as_ref() {
+                    "key" => put(&mut key, map.next_value::<String>()?, "key")?,
+                    "iv" => put(&mut iv, map.next_value::<String>()?, "iv")?,
+                    "tag" => put(&mut tag, map.next_value::<String>()?, "tag")?,
+                    _ => {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+            }
+            Ok(MetaText {
+                key: key.ok_or_else(|| A::Error::missing_field("key"))?,
+                iv: iv.ok_or_else(|| A::Error::missing_field("iv"))?,
+                tag: tag.ok_or_else(|| A::Error::missing_field("tag"))?,
+            })
+        }
+    }
+
+    struct MetaSeed;
+
+    impl<'de> serde::de::DeserializeSeed<'de> for MetaSeed {
+        type Value = MetaText;
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<MetaText, D::Error> {
+            d.deserialize_map(MetaVisitor)
+        }
+    }
+
+    impl<'de> serde::de::Visitor<'de> for RecordVisitor {
+        type Value = ImageRecord;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an image record object (spec §7)")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<ImageRecord, A::Error> {
+            let (mut id, mut token, mut meta, mut proof) = (None, None, None, None);
+            while let Some(name) = map.next_key::<alloc::borrow::Cow<'de, str>>()? {
+                match name.as_ref() {
+                    "id" => put(&mut id, map.next_value::<String>()?, "id")?,
+                    "token" => put(&mut token, map.next_value::<u64>()?, "token")?,
+                    "meta" => put(&mut meta, map.next_value_seed(MetaSeed)?, "meta")?,
+                    "statelessProof" => put(&mut proof, map.next_value::<String>()?, "statelessProof")?,
+                    _ => {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+            }
+            let id = id.ok_or_else(|| A::Error::missing_field("id"))?;
+            let token = token.ok_or_else(|| A::Error::missing_field("token"))?;
+            let meta = meta.ok_or_else(|| A::Error::missing_field("meta"))?;
+            let proof = proof.ok_or_else(|| A::Error::missing_field("statelessProof"))?;
+            ImageRecord::from_parts(&id, token, &meta.key, &meta.iv, &meta.tag, &proof).map_err(A::Error::custom)
+        }
+    }
+
     impl<'de> serde::Deserialize<'de> for ImageRecord {
         fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            let raw = Raw::deserialize(d)?;
-            ImageRecord::from_parts(
-                &raw.id,
-                raw.token,
-                &raw.meta.key,
-                &raw.meta.iv,
-                &raw.meta.tag,
-                &raw.stateless_proof,
-            )
-            .map_err(D::Error::custom)
+            d.deserialize_map(RecordVisitor)
         }
     }
 }
@@ -220,53 +250,6 @@ mod json_impl {
     use super::*;
     use serde::Deserialize as _;
     use serde_json::Value;
-
-    #[derive(serde::Deserialize)]
-    struct RawMeta {
-        key: Value,
-        iv: Value,
-        tag: Value,
-    }
-
-    // Every member as a raw JSON value: derive detects missing and duplicate members (also
-    // inside `meta`: a `Value` object would keep the last duplicate silently), the checks below
-    // give each remaining failure its precise kind.
-    #[derive(serde::Deserialize)]
-    struct Raw {
-        id: Value,
-        token: Value,
-        meta: RawMeta,
-        #[serde(rename = "statelessProof")]
-        stateless_proof: Value,
-    }
-
-    // (member name in serde's message, name reported)
-    const FIELDS: [(&str, &str); 7] = [
-        ("`id`", "id"),
-        ("`token`", "token"),
-        ("`meta`", "meta"),
-        ("`statelessProof`", "statelessProof"),
-        ("`key`", "meta.key"),
-        ("`iv`", "meta.iv"),
-        ("`tag`", "meta.tag"),
-    ];
-
-    /// Maps serde's data errors (the stable messages of serde's derive) to record error kinds.
-    fn structural(e: &serde_json::Error) -> RecordError {
-        let msg = alloc::string::ToString::to_string(e);
-        if msg.starts_with("duplicate field") {
-            return RecordError::DuplicateField;
-        }
-        if msg.starts_with("missing field") {
-            let name = FIELDS
-                .iter()
-                .find(|(quoted, _)| msg.contains(quoted))
-                .map_or("?", |(_, n)| *n);
-            return RecordError::MissingField(name);
-        }
-        // The top level is known to be an object, so a type error is `meta`'s.
-        RecordError::WrongType("meta")
-    }
 
     /// REC-6: any JSON value, failing on a member name that appears twice in one object, at any
     /// depth (unknown members included: two readers must never see two different records).
@@ -307,12 +290,11 @@ mod json_impl {
             Ok(())
         }
         fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-            let mut keys: alloc::vec::Vec<String> = alloc::vec::Vec::new();
+            let mut keys = alloc::collections::BTreeSet::new();
             while let Some(key) = map.next_key::<String>()? {
-                if keys.contains(&key) {
+                if !keys.insert(key) {
                     return Err(serde::de::Error::custom("duplicate field"));
                 }
-                keys.push(key);
                 map.next_value_seed(NoDuplicates)?;
             }
             Ok(())
@@ -328,39 +310,39 @@ mod json_impl {
         /// syntax, structure, then member values in the order id, token, meta.key, meta.iv,
         /// meta.tag). Unknown members are ignored.
         pub fn from_json(text: &[u8]) -> Result<ImageRecord, RecordError> {
-            // A derived struct would also accept a JSON array; a record is an object only.
-            if text.trim_ascii_start().first() != Some(&b'{') {
-                return Err(RecordError::Syntax);
-            }
             // Syntax first: one JSON value and nothing after it.
             let mut de = serde_json::Deserializer::from_slice(text);
             serde::de::IgnoredAny::deserialize(&mut de).map_err(|_| RecordError::Syntax)?;
             de.end().map_err(|_| RecordError::Syntax)?;
             // REC-6: no member name twice in any object.
-            serde::de::DeserializeSeed::deserialize(
-                NoDuplicates,
-                &mut serde_json::Deserializer::from_slice(text),
-            )
-            .map_err(|_| RecordError::DuplicateField)?;
-            // Then structure: is it an object with each member?
-            let raw =
-                Raw::deserialize(&mut serde_json::Deserializer::from_slice(text)).map_err(|e| {
-                    if e.is_syntax() || e.is_eof() {
-                        RecordError::Syntax
-                    } else {
-                        structural(&e)
-                    }
-                })?;
-            let meta = raw.meta;
-            let id = string(&raw.id, "id")?;
-            let token = match &raw.token {
-                Value::Number(n) => n,
-                _ => return Err(RecordError::WrongType("token")),
-            };
-            let key = string(&meta.key, "meta.key")?;
-            let iv = string(&meta.iv, "meta.iv")?;
-            let tag = string(&meta.tag, "meta.tag")?;
-            let proof = string(&raw.stateless_proof, "statelessProof")?;
+            serde::de::DeserializeSeed::deserialize(NoDuplicates, &mut serde_json::Deserializer::from_slice(text))
+                .map_err(|_| RecordError::DuplicateField)?;
+            // Duplicates are excluded, so a `Value` now holds exactly what the text says.
+            let value: Value = serde_json::from_slice(text).map_err(|_| RecordError::Syntax)?;
+            let Value::Object(top) = value else { return Err(RecordError::Syntax) };
+            // Then structure: every member present (MissingField), before any type (WrongType).
+            for name in ["id", "token", "meta", "statelessProof"] {
+                if !top.contains_key(name) {
+                    return Err(RecordError::MissingField(name));
+                }
+            }
+            // A `meta` that is not an object is WrongType; its members are not examined.
+            let Some(Value::Object(meta)) = top.get("meta") else { return Err(RecordError::WrongType("meta")) };
+            for (name, full) in [("key", "meta.key"), ("iv", "meta.iv"), ("tag", "meta.tag")] {
+                if !meta.contains_key(name) {
+                    return Err(RecordError::MissingField(full));
+                }
+            }
+            let field =
+                |map: &serde_json::Map<String, Value>, name: &str| map.get(name).cloned().unwrap_or(Value::Null);
+            let (id_v, token_v, proof_v) = (field(&top, "id"), field(&top, "token"), field(&top, "statelessProof"));
+            let (key_v, iv_v, tag_v) = (field(meta, "key"), field(meta, "iv"), field(meta, "tag"));
+            let id = string(&id_v, "id")?;
+            let Value::Number(token) = &token_v else { return Err(RecordError::WrongType("token")) };
+            let key = string(&key_v, "meta.key")?;
+            let iv = string(&iv_v, "meta.iv")?;
+            let tag = string(&tag_v, "meta.tag")?;
+            let proof = string(&proof_v, "statelessProof")?;
             crate::id::validate(id).map_err(|_| RecordError::InvalidId)?;
             // TOKEN-4: an integer without fraction or exponent. serde_json reads `1.0` and
             // `1e3` as floats, so `as_u64` refuses them.

@@ -86,10 +86,7 @@ impl<C, E> Answer<C, E> {
 
 impl<C: AsRef<[u8]>, E: fmt::Debug> fmt::Debug for Answer<C, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Answer")
-            .field("payload", &self.payload)
-            .field("detail", &self.detail)
-            .finish()
+        f.debug_struct("Answer").field("payload", &self.payload).field("detail", &self.detail).finish()
     }
 }
 
@@ -100,32 +97,29 @@ fn answer<C, E>(payload: Payload<C>, detail: Detail<E>) -> Answer<C, E> {
 /// The checks before storage (SERVE-1, SERVE-5): MissingID, then MissingProof, then
 /// InvalidProof. `Ok(id)` is a valid id whose proof verified (or validation is disabled): only
 /// then may the store be asked. `Err` is the answer to send, without touching storage.
-pub fn check<'r, C, E>(
-    request: &Request<'r>,
-    verifier: &Verifier<'_>,
-    now_ms: u64,
-) -> Result<&'r str, Answer<C, E>> {
-    let id = match request.id {
-        RequestId::Absent => return Err(answer(Payload::MissingId, Detail::None)),
-        RequestId::Text(id) => Some(id).filter(|id| crate::id::validate(id).is_ok()),
-        RequestId::Undecodable => None,
+pub fn check<'r, C, E>(request: &Request<'r>, verifier: &Verifier<'_>, now_ms: u64) -> Result<&'r str, Answer<C, E>> {
+    // SERVE-1: an absent or empty id is MissingID.
+    let text = match request.id {
+        RequestId::Absent | RequestId::Text("") => return Err(answer(Payload::MissingId, Detail::None)),
+        RequestId::Text(id) => id,
+        // An undecodable id is verified as the empty id, which no proof is ever minted for.
+        RequestId::Undecodable => "",
     };
     if verifier.window() != Window::Disabled {
         let Some(proof) = request.proof.filter(|p| !p.is_empty()) else {
-            return Err(answer(
-                Payload::MissingProof,
-                Detail::Proof(ProofError::Missing),
-            ));
+            return Err(answer(Payload::MissingProof, Detail::Proof(ProofError::Missing)));
         };
-        // SERVE-5: no proof is ever minted for an invalid id, so none can verify.
-        let Some(id) = id else {
-            return Err(answer(Payload::InvalidProof, Detail::InvalidId));
-        };
-        if let Err(e) = verifier.verify(id, Some(proof), now_ms) {
+        // SERVE-5, PROOF-7: the verifier reports an invalid id as BadTag, after the checks of
+        // the proof's own syntax, version and key.
+        if let Err(e) = verifier.verify(text, Some(proof), now_ms) {
             return Err(answer(Payload::InvalidProof, Detail::Proof(e)));
         }
     }
-    id.ok_or(answer(Payload::NotFound, Detail::InvalidId))
+    // SERVE-5: storage is never consulted for an id that fails the grammar.
+    match crate::id::validate(text) {
+        Ok(()) => Ok(text),
+        Err(_) => Err(answer(Payload::NotFound, Detail::InvalidId)),
+    }
 }
 
 /// The answer once the store was asked (SERVE-2, SERVE-4): NotFound, InternalError, or Success

@@ -110,9 +110,7 @@ pub fn parse_text(text: &[u8]) -> Result<Option<Token>, TokenError> {
     if text.len() > MAX_TOKEN_TEXT_LEN {
         return Err(TokenError::OutOfRange);
     }
-    let value = text
-        .iter()
-        .fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0'));
+    let value = text.iter().fold(0u64, |acc, d| acc * 10 + u64::from(d - b'0'));
     if value == 0 {
         return Ok(None);
     }
@@ -125,11 +123,11 @@ pub fn parse_text(text: &[u8]) -> Result<Option<Token>, TokenError> {
 /// `token` query parameter. The header wins when present; a header or parameter given more than
 /// once, or text that does not parse, counts as "no token", so the answer is Updated (full
 /// metadata), never the reserved InvalidToken state.
-pub fn client_token<'a, 'b>(
-    header: impl IntoIterator<Item = &'a [u8]>,
-    query: impl IntoIterator<Item = &'b [u8]>,
+pub fn client_token<H: AsRef<[u8]>, Q: AsRef<[u8]>>(
+    header: impl IntoIterator<Item = H>,
+    query: impl IntoIterator<Item = Q>,
 ) -> Option<Token> {
-    fn only<'x>(values: impl IntoIterator<Item = &'x [u8]>) -> Result<Option<&'x [u8]>, ()> {
+    fn only<T>(values: impl IntoIterator<Item = T>) -> Result<Option<T>, ()> {
         let mut it = values.into_iter();
         match (it.next(), it.next()) {
             (None, _) => Ok(None),
@@ -137,11 +135,10 @@ pub fn client_token<'a, 'b>(
             (Some(_), Some(_)) => Err(()),
         }
     }
-    let text = match only(header).ok()? {
-        Some(text) => text,
-        None => only(query).ok()??,
-    };
-    parse_text(text).ok().flatten()
+    match only(header).ok()? {
+        Some(text) => parse_text(text.as_ref()).ok().flatten(),
+        None => parse_text(only(query).ok()??.as_ref()).ok().flatten(),
+    }
 }
 
 /// Writes the token text of `token` (0 for `None`) into `buf`; returns the used part.

@@ -21,16 +21,9 @@ fn any_payload() -> impl Strategy<Value = Payload<Vec<u8>>> {
     let ct = proptest::collection::vec(any::<u8>(), 1..300);
     prop_oneof![
         ct.clone().prop_map(|c| Payload::success(c).unwrap()),
-        (
-            1..=MAX_TOKEN,
-            any::<[u8; 32]>(),
-            any::<[u8; 12]>(),
-            any::<[u8; 16]>(),
-            ct
-        )
-            .prop_map(|(t, key, iv, tag, c)| {
-                Payload::updated(Token::new(t).unwrap(), Meta { key, iv, tag }, c).unwrap()
-            }),
+        (1..=MAX_TOKEN, any::<[u8; 32]>(), any::<[u8; 12]>(), any::<[u8; 16]>(), ct).prop_map(
+            |(t, key, iv, tag, c)| { Payload::updated(Token::new(t).unwrap(), Meta { key, iv, tag }, c).unwrap() }
+        ),
         (2u8..=6).prop_map(|b| Payload::error(State::from_byte(b).unwrap()).unwrap()),
     ]
 }
@@ -44,7 +37,7 @@ proptest! {
         let mut out = Vec::new();
         p.encode(&mut out);
         prop_assert_eq!(out.len(), p.encoded_len());
-        let back = PayloadRef::decode(&out).unwrap().map_ciphertext(<[u8]>::to_vec);
+        let back = PayloadRef::decode(&out).unwrap().map_ciphertext(<[u8]>::to_vec).unwrap();
         prop_assert_eq!(back, p);
     }
 

@@ -21,30 +21,17 @@ use pixstore_proto::token::{Token, TokenError};
 use pixstore_proto::wire::{DecodeError, Payload, State, STATES};
 
 fn hex_lines(bytes: &[u8]) -> String {
-    bytes
-        .chunks(16)
-        .map(hex::encode)
-        .collect::<Vec<_>>()
-        .join("\n")
+    bytes.chunks(16).map(hex::encode).collect::<Vec<_>>().join("\n")
 }
 
 // WIRE-2, WIRE-3, WIRE-4
 #[test]
 fn encodings() {
-    let meta = Meta {
-        key: [0x11; 32],
-        iv: [0x22; 12],
-        tag: [0x33; 16],
-    };
+    let meta = Meta { key: [0x11; 32], iv: [0x22; 12], tag: [0x33; 16] };
     let mut s = String::new();
     for p in [
         Payload::success(&b"\x01img"[..]).unwrap(),
-        Payload::updated(
-            Token::new(1_732_752_000_123).unwrap(),
-            meta,
-            &b"\x03jpg"[..],
-        )
-        .unwrap(),
+        Payload::updated(Token::new(1_732_752_000_123).unwrap(), meta, &b"\x03jpg"[..]).unwrap(),
     ] {
         let mut out = Vec::new();
         p.encode(&mut out);
@@ -66,27 +53,21 @@ fn error_messages() {
         DecodeError::Empty,
         DecodeError::Truncated { needed: 60 },
         DecodeError::MissingCiphertext,
-        DecodeError::TrailingBytes {
-            state: State::NotFound,
-        },
+        DecodeError::TrailingBytes { state: State::NotFound },
         DecodeError::ReservedState(7),
         DecodeError::UnassignedState(200),
         DecodeError::TokenOutOfRange,
     ] {
         line(&e);
     }
-    for e in [
-        TokenError::Empty,
-        TokenError::InvalidCharacter,
-        TokenError::LeadingZero,
-        TokenError::OutOfRange,
-    ] {
+    for e in [TokenError::Empty, TokenError::InvalidCharacter, TokenError::LeadingZero, TokenError::OutOfRange] {
         line(&e);
     }
     for e in [
         EnvelopeError::Authentication,
         EnvelopeError::MissingFormatByte,
         EnvelopeError::UnknownFormat(0),
+        EnvelopeError::TooLarge,
     ] {
         line(&e);
     }
@@ -126,12 +107,7 @@ fn error_messages() {
     ] {
         line(&e);
     }
-    for e in [
-        IdError::Empty,
-        IdError::TooLong,
-        IdError::BadSeparator,
-        IdError::InvalidCharacter,
-    ] {
+    for e in [IdError::Empty, IdError::TooLong, IdError::BadSeparator, IdError::InvalidCharacter] {
         line(&e);
     }
     for st in STATES.into_iter().filter(|s| s.is_error()) {

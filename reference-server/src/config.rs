@@ -58,11 +58,7 @@ pub enum ConfigError {
 }
 
 fn invalid(option: &'static str, value: impl ToString, expected: &'static str) -> ConfigError {
-    ConfigError::Invalid {
-        option,
-        value: value.to_string(),
-        expected,
-    }
+    ConfigError::Invalid { option, value: value.to_string(), expected }
 }
 
 /// The configuration as a TOML file writes it: every key optional.
@@ -104,35 +100,19 @@ pub struct FileConfig {
 impl FileConfig {
     /// Reads a TOML file.
     pub fn read(path: &Path) -> Result<FileConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.into(),
-            source,
-        })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: path.into(),
-            message: e.to_string(),
-        })
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })
     }
 
     /// `other`'s values where it has them, else ours.
     pub fn overlay(self, other: FileConfig) -> FileConfig {
         FileConfig {
-            default_endpoint_enabled: other
-                .default_endpoint_enabled
-                .or(self.default_endpoint_enabled),
-            default_endpoint_listen_host: other
-                .default_endpoint_listen_host
-                .or(self.default_endpoint_listen_host),
-            default_endpoint_listen_port: other
-                .default_endpoint_listen_port
-                .or(self.default_endpoint_listen_port),
+            default_endpoint_enabled: other.default_endpoint_enabled.or(self.default_endpoint_enabled),
+            default_endpoint_listen_host: other.default_endpoint_listen_host.or(self.default_endpoint_listen_host),
+            default_endpoint_listen_port: other.default_endpoint_listen_port.or(self.default_endpoint_listen_port),
             default_endpoint_route: other.default_endpoint_route.or(self.default_endpoint_route),
-            access_control_allow_origin: other
-                .access_control_allow_origin
-                .or(self.access_control_allow_origin),
-            stateless_key_window_length: other
-                .stateless_key_window_length
-                .or(self.stateless_key_window_length),
+            access_control_allow_origin: other.access_control_allow_origin.or(self.access_control_allow_origin),
+            stateless_key_window_length: other.stateless_key_window_length.or(self.stateless_key_window_length),
             proof_skew_ms: other.proof_skew_ms.or(self.proof_skew_ms),
             data_dir: other.data_dir.or(self.data_dir),
             proof_keys_file: other.proof_keys_file.or(self.proof_keys_file),
@@ -181,37 +161,24 @@ pub const DEFAULT_FORMATS: [Format; 4] = [Format::Png, Format::Webp, Format::Jpg
 impl Config {
     /// Applies defaults and validates every option.
     pub fn resolve(f: FileConfig) -> Result<Config, ConfigError> {
-        let host = f
-            .default_endpoint_listen_host
-            .unwrap_or_else(|| "0.0.0.0".into());
-        let ip: IpAddr = host.parse().map_err(|_| {
-            invalid(
-                "defaultEndpointListenHost",
-                &host,
-                "an IP address such as 0.0.0.0 or 127.0.0.1",
-            )
-        })?;
-        let port = f
-            .default_endpoint_listen_port
-            .unwrap_or(i64::from(proto::http::DEFAULT_PORT));
-        let port = u16::try_from(port).map_err(|_| {
-            invalid(
-                "defaultEndpointListenPort",
-                port,
-                "a port from 0 to 65535 (0 picks a free one)",
-            )
-        })?;
-        let route = f
-            .default_endpoint_route
-            .unwrap_or_else(|| proto::http::DEFAULT_ROUTE.into());
+        let host = f.default_endpoint_listen_host.unwrap_or_else(|| "0.0.0.0".into());
+        let ip: IpAddr = host
+            .parse()
+            .map_err(|_| invalid("defaultEndpointListenHost", &host, "an IP address such as 0.0.0.0 or 127.0.0.1"))?;
+        let port = f.default_endpoint_listen_port.unwrap_or(i64::from(proto::http::DEFAULT_PORT));
+        let port = u16::try_from(port)
+            .map_err(|_| invalid("defaultEndpointListenPort", port, "a port from 0 to 65535 (0 picks a free one)"))?;
+        let route = f.default_endpoint_route.unwrap_or_else(|| proto::http::DEFAULT_ROUTE.into());
         let route_ok = route.starts_with('/')
             && route.len() > 1
             && !route.ends_with('/')
-            && route
-                .bytes()
-                .all(|b| b.is_ascii_graphic() && b != b'?' && b != b'#' && b != b'%');
+            && route.bytes().all(|b| b.is_ascii_graphic() && b != b'?' && b != b'#' && b != b'%');
         if !route_ok {
-            return Err(invalid("defaultEndpointRoute", &route, "an absolute path such as /pixstore-image: starts with /, no trailing /, no ?, # or %"));
+            return Err(invalid(
+                "defaultEndpointRoute",
+                &route,
+                "an absolute path such as /pixstore-image: starts with /, no trailing /, no ?, # or %",
+            ));
         }
         let allow_origin = f.access_control_allow_origin.unwrap_or_else(|| "*".into());
         if allow_origin.is_empty() || !allow_origin.bytes().all(|b| b.is_ascii_graphic()) {
@@ -233,19 +200,20 @@ impl Config {
         if skew_ms > MAX_SKEW_MS {
             return Err(invalid("proofSkewMs", skew_ms, "at most 60000 ms"));
         }
-        let data_dir = f
-            .data_dir
-            .unwrap_or_else(|| PathBuf::from("./pixstore-data"));
-        let proof_keys_file = f
-            .proof_keys_file
-            .unwrap_or_else(|| data_dir.join("proof-keys.json"));
+        let data_dir = f.data_dir.unwrap_or_else(|| PathBuf::from("./pixstore-data"));
+        let proof_keys_file = f.proof_keys_file.unwrap_or_else(|| data_dir.join("proof-keys.json"));
         let image_formats = match f.image_formats {
             None => DEFAULT_FORMATS.to_vec(),
             Some(names) => {
                 let mut formats = Vec::new();
                 for name in &names {
-                    let format = Format::from_name(name.trim())
-                        .ok_or_else(|| invalid("imageFormats", name, "names from the registry: png, webp, jpg, jpeg, gif, bmp, tiff, ico, heic, avif"))?;
+                    let format = Format::from_name(name.trim()).ok_or_else(|| {
+                        invalid(
+                            "imageFormats",
+                            name,
+                            "names from the registry: png, webp, jpg, jpeg, gif, bmp, tiff, ico, heic, avif",
+                        )
+                    })?;
                     if !formats.contains(&format) {
                         formats.push(format);
                     }
@@ -263,11 +231,14 @@ impl Config {
         let cache_bytes = f.cache_bytes.unwrap_or(256 << 20);
         let control = if f.control.unwrap_or(false) {
             let text = f.control_listen.unwrap_or_else(|| "127.0.0.1:7483".into());
-            let addr: SocketAddr = text.parse().map_err(|_| {
-                invalid("controlListen", &text, "an address such as 127.0.0.1:7483")
-            })?;
+            let addr: SocketAddr =
+                text.parse().map_err(|_| invalid("controlListen", &text, "an address such as 127.0.0.1:7483"))?;
             if !addr.ip().is_loopback() && !f.control_public.unwrap_or(false) {
-                return Err(invalid("controlListen", &text, "a loopback address (127.0.0.1, ::1), or set controlPublic = true to expose the control interface"));
+                return Err(invalid(
+                    "controlListen",
+                    &text,
+                    "a loopback address (127.0.0.1, ::1), or set controlPublic = true to expose the control interface",
+                ));
             }
             Some(addr)
         } else {

@@ -60,12 +60,7 @@ fn service_error(e: &ServiceError) -> Response<Body> {
 fn decode_id(raw: &str) -> Result<String, Box<Response<Body>>> {
     proto::http::percent_decode(raw)
         .map(|c| c.into_owned())
-        .ok_or_else(|| {
-            Box::new(error(
-                StatusCode::BAD_REQUEST,
-                "malformed percent-encoding in the id",
-            ))
-        })
+        .ok_or_else(|| Box::new(error(StatusCode::BAD_REQUEST, "malformed percent-encoding in the id")))
 }
 
 /// The control routes, relative to the control listener's root.
@@ -95,45 +90,29 @@ pub fn routes<S: Store>(
     let dir = warp::query::raw()
         .or(warp::any().map(String::new))
         .unify()
-        .map(|q: String| {
-            proto::http::query_values(&q, "dir")
-                .next()
-                .and_then(proto::http::percent_decode)
-                .map(|d| d.into_owned())
-        });
-    let create = warp::post()
-        .and(warp::path!("images"))
-        .and(dir)
-        .and(body)
-        .and(with())
-        .then(
-            |dir: Option<String>, bytes: Bytes, s: Arc<ImageService<S>>| async move {
-                match s.save(&bytes, dir.as_deref()).await {
-                    Ok(r) => record(StatusCode::CREATED, &r),
-                    Err(e) => service_error(&e),
-                }
-            },
-        );
-    let update = warp::put()
-        .and(warp::path!("images" / String))
-        .and(body)
-        .and(with())
-        .then(
-            |raw: String, bytes: Bytes, s: Arc<ImageService<S>>| async move {
-                let id = match decode_id(&raw) {
-                    Ok(id) => id,
-                    Err(r) => return *r,
-                };
-                match s.update(&id, &bytes).await {
-                    Ok(r) => record(StatusCode::OK, &r),
-                    Err(e) => service_error(&e),
-                }
-            },
-        );
-    let delete = warp::delete()
-        .and(warp::path!("images" / String))
-        .and(with())
-        .then(|raw: String, s: Arc<ImageService<S>>| async move {
+        .map(|q: String| proto::http::query_values(&q, "dir").next().map(|d| d.into_owned()));
+    let create = warp::post().and(warp::path!("images")).and(dir).and(body).and(with()).then(
+        |dir: Option<String>, bytes: Bytes, s: Arc<ImageService<S>>| async move {
+            match s.save(&bytes, dir.as_deref()).await {
+                Ok(r) => record(StatusCode::CREATED, &r),
+                Err(e) => service_error(&e),
+            }
+        },
+    );
+    let update = warp::put().and(warp::path!("images" / String)).and(body).and(with()).then(
+        |raw: String, bytes: Bytes, s: Arc<ImageService<S>>| async move {
+            let id = match decode_id(&raw) {
+                Ok(id) => id,
+                Err(r) => return *r,
+            };
+            match s.update(&id, &bytes).await {
+                Ok(r) => record(StatusCode::OK, &r),
+                Err(e) => service_error(&e),
+            }
+        },
+    );
+    let delete = warp::delete().and(warp::path!("images" / String)).and(with()).then(
+        |raw: String, s: Arc<ImageService<S>>| async move {
             let id = match decode_id(&raw) {
                 Ok(id) => id,
                 Err(r) => return *r,
@@ -146,11 +125,10 @@ pub fn routes<S: Store>(
                 Ok(false) => error(StatusCode::NOT_FOUND, format!("no image with id {id:?}")),
                 Err(e) => service_error(&e),
             }
-        });
-    let fresh = warp::get()
-        .and(warp::path!("images" / String / "record"))
-        .and(with())
-        .then(|raw: String, s: Arc<ImageService<S>>| async move {
+        },
+    );
+    let fresh = warp::get().and(warp::path!("images" / String / "record")).and(with()).then(
+        |raw: String, s: Arc<ImageService<S>>| async move {
             let id = match decode_id(&raw) {
                 Ok(id) => id,
                 Err(r) => return *r,
@@ -160,7 +138,8 @@ pub fn routes<S: Store>(
                 Ok(None) => error(StatusCode::NOT_FOUND, format!("no image with id {id:?}")),
                 Err(e) => service_error(&e),
             }
-        });
+        },
+    );
     info_route
         .or(create)
         .unify()
@@ -172,17 +151,11 @@ pub fn routes<S: Store>(
         .unify()
         .recover(|rejection: warp::Rejection| async move {
             let r = if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
-                error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "image larger than maxImageBytes",
-                )
+                error(StatusCode::PAYLOAD_TOO_LARGE, "image larger than maxImageBytes")
             } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
                 error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
             } else {
-                error(
-                    StatusCode::NOT_FOUND,
-                    "no such control route: see spec Appendix A",
-                )
+                error(StatusCode::NOT_FOUND, "no such control route: see spec Appendix A")
             };
             Ok::<_, Infallible>(r)
         })

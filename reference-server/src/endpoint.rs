@@ -28,20 +28,15 @@ pub struct RequestParts {
 /// Extracts [`RequestParts`]; never rejects.
 pub fn request_parts() -> impl Filter<Extract = (RequestParts,), Error = Infallible> + Clone {
     let query = warp::query::raw().or(warp::any().map(String::new)).unify();
-    warp::header::headers_cloned()
-        .and(query)
-        .map(|headers, query| RequestParts { headers, query })
+    warp::header::headers_cloned().and(query).map(|headers, query| RequestParts { headers, query })
 }
 
 fn response(kind: Kind, allow_origin: &str, body: Body) -> Response<Body> {
-    let mut builder =
-        Response::builder().status(StatusCode::from_u16(kind.status()).unwrap_or(StatusCode::OK));
+    let mut builder = Response::builder().status(StatusCode::from_u16(kind.status()).unwrap_or(StatusCode::OK));
     for (name, value) in binding::headers(kind, allow_origin) {
         builder = builder.header(name, value.as_ref());
     }
-    builder
-        .body(body)
-        .unwrap_or_else(|_| Response::new(Body::empty()))
+    builder.body(body).unwrap_or_else(|_| Response::new(Body::empty()))
 }
 
 fn payload_response(payload: WirePayload, allow_origin: &str) -> Response<Body> {
@@ -53,10 +48,7 @@ fn payload_response(payload: WirePayload, allow_origin: &str) -> Response<Body> 
         Body::from(head)
     } else {
         // Sent as two chunks, so the stored ciphertext is not copied; Content-Length is set.
-        Body::wrap_stream(futures_util::stream::iter([
-            Ok::<Bytes, Infallible>(head),
-            Ok(body),
-        ]))
+        Body::wrap_stream(futures_util::stream::iter([Ok::<Bytes, Infallible>(head), Ok(body)]))
     };
     response(Kind::Payload(len), allow_origin, body)
 }
@@ -72,12 +64,8 @@ fn proof_and_token(parts: &RequestParts) -> (Option<String>, Option<token::Token
         .collect::<Vec<_>>();
     let proof = binding::proof_header(proofs.iter().copied()).map(str::to_owned);
     let token = token::client_token(
-        parts
-            .headers
-            .get_all(binding::TOKEN_HEADER)
-            .iter()
-            .map(|v| v.as_bytes()),
-        binding::query_values(&parts.query, binding::TOKEN_QUERY).map(str::as_bytes),
+        parts.headers.get_all(binding::TOKEN_HEADER).iter().map(|v| v.as_bytes()),
+        binding::query_values(&parts.query, binding::TOKEN_QUERY).map(|c| c.into_owned()),
     );
     (proof, token)
 }
@@ -94,18 +82,8 @@ fn log(id: &RequestId<'_>, served: &Served) {
             tracing::warn!(id, "InternalError: stored version has no ciphertext")
         }
         // PROOF-13: the error kind only, never the proof.
-        (Detail::Proof(e), state) => tracing::debug!(
-            id,
-            state = state.name(),
-            proof_error = e.kind(),
-            "image request"
-        ),
-        (_, state) => tracing::debug!(
-            id,
-            state = state.name(),
-            len = served.payload.len(),
-            "image request"
-        ),
+        (Detail::Proof(e), state) => tracing::debug!(id, state = state.name(), proof_error = e.kind(), "image request"),
+        (_, state) => tracing::debug!(id, state = state.name(), len = served.payload.len(), "image request"),
     }
 }
 
@@ -137,42 +115,33 @@ pub fn default_endpoint<S: Store>(
 ) -> impl Filter<Extract = (Response<Body>,), Error = Infallible> + Clone {
     let route = Arc::new(route);
     let origin = Arc::new(allow_origin);
-    warp::method()
-        .and(warp::path::full())
-        .and(request_parts())
-        .then(
-            move |method: Method, path: warp::path::FullPath, parts: RequestParts| {
-                let service = service.clone();
-                let route = route.clone();
-                let origin = origin.clone();
-                async move {
-                    let path = path.as_str();
-                    // HTTP-12
-                    if binding::target_too_long(path) || binding::target_too_long(&parts.query) {
-                        let mut r = response(Kind::NotFound, &origin, Body::empty());
-                        *r.status_mut() = StatusCode::URI_TOO_LONG;
-                        return r;
-                    }
-                    match binding::classify(&route, method.as_str(), path) {
-                        Action::Serve(id) => {
-                            let (proof, token) = proof_and_token(&parts);
-                            let served = service
-                                .serve(id.as_request_id(), proof.as_deref(), token)
-                                .await;
-                            log(&id.as_request_id(), &served);
-                            payload_response(served.payload, &origin)
-                        }
-                        Action::Preflight => response(Kind::Preflight, &origin, Body::empty()),
-                        Action::MethodNotAllowed => {
-                            response(Kind::MethodNotAllowed, &origin, Body::empty())
-                        }
-                        Action::NotFound => {
-                            response(Kind::NotFound, &origin, Body::from("Not found"))
-                        }
-                    }
+    warp::method().and(warp::path::full()).and(request_parts()).then(
+        move |method: Method, path: warp::path::FullPath, parts: RequestParts| {
+            let service = service.clone();
+            let route = route.clone();
+            let origin = origin.clone();
+            async move {
+                let path = path.as_str();
+                // HTTP-12
+                if binding::target_too_long(path) || binding::target_too_long(&parts.query) {
+                    let mut r = response(Kind::NotFound, &origin, Body::empty());
+                    *r.status_mut() = StatusCode::URI_TOO_LONG;
+                    return r;
                 }
-            },
-        )
+                match binding::classify(&route, method.as_str(), path) {
+                    Action::Serve(id) => {
+                        let (proof, token) = proof_and_token(&parts);
+                        let served = service.serve(id.as_request_id(), proof.as_deref(), token).await;
+                        log(&id.as_request_id(), &served);
+                        payload_response(served.payload, &origin)
+                    }
+                    Action::Preflight => response(Kind::Preflight, &origin, Body::empty()),
+                    Action::MethodNotAllowed => response(Kind::MethodNotAllowed, &origin, Body::empty()),
+                    Action::NotFound => response(Kind::NotFound, &origin, Body::from("Not found")),
+                }
+            }
+        },
+    )
 }
 
 /// The state of a wire payload that [`answer`] or the default endpoint produced, for tests.

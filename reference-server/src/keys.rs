@@ -57,17 +57,11 @@ struct KeyEntry {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
-    move |source| KeyError::Io {
-        path: path.into(),
-        source,
-    }
+    move |source| KeyError::Io { path: path.into(), source }
 }
 
 fn invalid(path: &Path, message: impl ToString) -> KeyError {
-    KeyError::Invalid {
-        path: path.into(),
-        message: message.to_string(),
-    }
+    KeyError::Invalid { path: path.into(), message: message.to_string() }
 }
 
 fn random_secret() -> Result<[u8; 32], std::io::Error> {
@@ -82,23 +76,16 @@ fn to_keyring(path: &Path, file: &KeyFile) -> Result<Keyring, KeyError> {
         let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(&k.secret)
             .map_err(|_| invalid(path, format!("key {} is not unpadded base64url", k.kid)))?;
-        ring.insert(k.kid, secret)
-            .map_err(|e| invalid(path, format!("key {}: {e}", k.kid)))?;
+        ring.insert(k.kid, secret).map_err(|e| invalid(path, format!("key {}: {e}", k.kid)))?;
     }
-    ring.set_signing(file.signing).map_err(|_| {
-        invalid(
-            path,
-            format!("signing key {} is not in the file", file.signing),
-        )
-    })?;
+    ring.set_signing(file.signing)
+        .map_err(|_| invalid(path, format!("signing key {} is not in the file", file.signing)))?;
     Ok(ring)
 }
 
 fn read(path: &Path) -> Result<Option<KeyFile>, KeyError> {
     match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| invalid(path, e)),
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| invalid(path, e)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io(path)(e)),
     }
@@ -106,10 +93,7 @@ fn read(path: &Path) -> Result<Option<KeyFile>, KeyError> {
 
 /// Writes the file atomically with mode 0600 (temporary file, fsync, rename, fsync of the folder).
 fn write(path: &Path, file: &KeyFile) -> Result<(), KeyError> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let tmp = dir.join(format!(".proof-keys.{}.tmp", std::process::id()));
     let text = serde_json::to_vec_pretty(file).map_err(|e| invalid(path, e))?;
@@ -136,10 +120,7 @@ pub fn load_or_create(path: &Path) -> Result<Keyring, KeyError> {
     let secret = random_secret().map_err(io(path))?;
     let file = KeyFile {
         signing: 1,
-        keys: vec![KeyEntry {
-            kid: 1,
-            secret: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret),
-        }],
+        keys: vec![KeyEntry { kid: 1, secret: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret) }],
     };
     write(path, &file)?;
     tracing::info!(path = %path.display(), kid = 1, "generated a proof key");
@@ -172,10 +153,7 @@ pub fn rotate(path: &Path) -> Result<u32, KeyError> {
         .checked_add(1)
         .ok_or_else(|| invalid(path, "key ids exhausted"))?;
     let secret = random_secret().map_err(io(path))?;
-    file.keys.push(KeyEntry {
-        kid,
-        secret: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret),
-    });
+    file.keys.push(KeyEntry { kid, secret: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret) });
     file.signing = kid;
     file.keys.sort_by_key(|k| std::cmp::Reverse(k.kid));
     file.keys.truncate(KEEP_KEYS);

@@ -88,9 +88,7 @@ pub fn open_service(config: &Config) -> Result<ImageService<FsStore>, ServiceErr
 }
 
 async fn bind(addr: SocketAddr, what: &'static str) -> Result<tokio::net::TcpListener, StartError> {
-    tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartError::Bind { addr, what, source })
+    tokio::net::TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, what, source })
 }
 
 /// Starts the default endpoint and (when configured) the control interface.
@@ -110,11 +108,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             what: "default endpoint",
             source,
         })?;
-        let routes = endpoint::default_endpoint(
-            service.clone(),
-            config.route.clone(),
-            config.allow_origin.clone(),
-        );
+        let routes = endpoint::default_endpoint(service.clone(), config.route.clone(), config.allow_origin.clone());
         let server = warp::serve(routes).serve_incoming_with_graceful_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
             signal(rx.clone()),
@@ -134,29 +128,15 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         })?;
         let endpoint_url = match endpoint {
             Some(e) => {
-                let host = if e.ip().is_unspecified() {
-                    "127.0.0.1".to_owned()
-                } else {
-                    e.ip().to_string()
-                };
-                let host = if host.contains(':') {
-                    format!("[{host}]")
-                } else {
-                    host
-                };
+                let host = if e.ip().is_unspecified() { "127.0.0.1".to_owned() } else { e.ip().to_string() };
+                let host = if host.contains(':') { format!("[{host}]") } else { host };
                 format!("http://{host}:{}{}", e.port(), config.route)
             }
             None => String::new(),
         };
-        let info = control::Info {
-            endpoint: endpoint_url,
-            window_ms: config.window.to_config(),
-        };
-        let routes = control::routes(
-            service.clone(),
-            info,
-            format!("pixstore reference-server {}", env!("CARGO_PKG_VERSION")),
-        );
+        let info = control::Info { endpoint: endpoint_url, window_ms: config.window.to_config() };
+        let routes =
+            control::routes(service.clone(), info, format!("pixstore reference-server {}", env!("CARGO_PKG_VERSION")));
         let server = warp::serve(routes).serve_incoming_with_graceful_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
             signal(rx.clone()),
@@ -166,11 +146,5 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         control = Some(addr);
     }
 
-    Ok(Running {
-        endpoint,
-        control,
-        service,
-        shutdown: tx,
-        tasks,
-    })
+    Ok(Running { endpoint, control, service, shutdown: tx, tasks })
 }

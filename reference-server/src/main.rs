@@ -32,20 +32,10 @@ struct Options {
     #[arg(long, global = true, env = "PIXSTORE_PROOF_KEYS_FILE")]
     proof_keys: Option<PathBuf>,
     /// statelessKeyWindowLength in ms; -1 disables proof validation [default: 20000].
-    #[arg(
-        long,
-        global = true,
-        env = "PIXSTORE_WINDOW_MS",
-        allow_hyphen_values = true
-    )]
+    #[arg(long, global = true, env = "PIXSTORE_WINDOW_MS", allow_hyphen_values = true)]
     window_ms: Option<i64>,
     /// Accepted formats, comma-separated [default: png,webp,jpg,jpeg].
-    #[arg(
-        long,
-        global = true,
-        env = "PIXSTORE_IMAGE_FORMATS",
-        value_delimiter = ','
-    )]
+    #[arg(long, global = true, env = "PIXSTORE_IMAGE_FORMATS", value_delimiter = ',')]
     image_formats: Option<Vec<String>>,
     /// Largest accepted image in bytes [default: 33554432].
     #[arg(long, global = true, env = "PIXSTORE_MAX_IMAGE_BYTES")]
@@ -163,14 +153,13 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -190,9 +179,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Serve(args) => {
             let config = file_config(&cli.options, Some(&args))?;
-            let running = reference_server::start(config)
-                .await
-                .map_err(|e| e.to_string())?;
+            let running = reference_server::start(config).await.map_err(|e| e.to_string())?;
             if args.print_addresses {
                 println!(
                     "{}",
@@ -208,30 +195,20 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Put { file, dir } => {
-            let service = reference_server::open_service(&file_config(&cli.options, None)?)
-                .map_err(|e| e.to_string())?;
-            print_record(
-                &service
-                    .save_file(&file, dir.as_deref())
-                    .await
-                    .map_err(|e| e.to_string())?,
-            );
+            let service =
+                reference_server::open_service(&file_config(&cli.options, None)?).map_err(|e| e.to_string())?;
+            print_record(&service.save_file(&file, dir.as_deref()).await.map_err(|e| e.to_string())?);
             Ok(())
         }
         Command::Update { id, file } => {
-            let service = reference_server::open_service(&file_config(&cli.options, None)?)
-                .map_err(|e| e.to_string())?;
-            print_record(
-                &service
-                    .update_file(&id, &file)
-                    .await
-                    .map_err(|e| e.to_string())?,
-            );
+            let service =
+                reference_server::open_service(&file_config(&cli.options, None)?).map_err(|e| e.to_string())?;
+            print_record(&service.update_file(&id, &file).await.map_err(|e| e.to_string())?);
             Ok(())
         }
         Command::Delete { id } => {
-            let service = reference_server::open_service(&file_config(&cli.options, None)?)
-                .map_err(|e| e.to_string())?;
+            let service =
+                reference_server::open_service(&file_config(&cli.options, None)?).map_err(|e| e.to_string())?;
             if service.delete(&id).await.map_err(|e| e.to_string())? {
                 Ok(())
             } else {
@@ -239,8 +216,8 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
         }
         Command::Record { id } => {
-            let service = reference_server::open_service(&file_config(&cli.options, None)?)
-                .map_err(|e| e.to_string())?;
+            let service =
+                reference_server::open_service(&file_config(&cli.options, None)?).map_err(|e| e.to_string())?;
             match service.record(&id).await.map_err(|e| e.to_string())? {
                 Some(r) => {
                     print_record(&r);
@@ -249,16 +226,10 @@ async fn run(cli: Cli) -> Result<(), String> {
                 None => Err(format!("no image with id {id:?}")),
             }
         }
-        Command::Keys {
-            command: KeysCommand::Rotate,
-        } => {
+        Command::Keys { command: KeysCommand::Rotate } => {
             let config = file_config(&cli.options, None)?;
-            let kid = reference_server::keys::rotate(&config.proof_keys_file)
-                .map_err(|e| e.to_string())?;
-            eprintln!(
-                "new signing key {kid} in {}; older keys keep verifying",
-                config.proof_keys_file.display()
-            );
+            let kid = reference_server::keys::rotate(&config.proof_keys_file).map_err(|e| e.to_string())?;
+            eprintln!("new signing key {kid} in {}; older keys keep verifying", config.proof_keys_file.display());
             Ok(())
         }
     }

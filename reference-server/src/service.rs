@@ -87,18 +87,12 @@ static SUCCESS_HEAD: [u8; 1] = [0];
 
 impl WirePayload {
     fn error(state: State) -> WirePayload {
-        WirePayload {
-            head: Bytes::copy_from_slice(&[state.byte()]),
-            body: Bytes::new(),
-        }
+        WirePayload { head: Bytes::copy_from_slice(&[state.byte()]), body: Bytes::new() }
     }
 
     /// The state byte.
     pub fn state(&self) -> State {
-        self.head
-            .first()
-            .and_then(|b| State::from_byte(*b).ok())
-            .unwrap_or(State::InternalError)
+        self.head.first().and_then(|b| State::from_byte(*b).ok()).unwrap_or(State::InternalError)
     }
 
     /// Total length (the HTTP Content-Length).
@@ -182,9 +176,7 @@ pub struct ImageService<S> {
 
 impl<S> std::fmt::Debug for ImageService<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ImageService")
-            .field("options", &self.options)
-            .finish()
+        f.debug_struct("ImageService").field("options", &self.options).finish()
     }
 }
 
@@ -195,10 +187,8 @@ const UPDATE_ATTEMPTS: usize = 16;
 
 fn random<const N: usize>() -> Result<[u8; N], ServiceError> {
     let mut b = [0u8; N];
-    getrandom::fill(&mut b).map_err(|e| StoreError::Io {
-        path: PathBuf::from("<getrandom>"),
-        source: std::io::Error::other(e),
-    })?;
+    getrandom::fill(&mut b)
+        .map_err(|e| StoreError::Io { path: PathBuf::from("<getrandom>"), source: std::io::Error::other(e) })?;
     Ok(b)
 }
 
@@ -209,11 +199,7 @@ impl<S: Store> ImageService<S> {
         let ring = keys::load_or_create(keys_file)?;
         Ok(ImageService {
             store,
-            keys: KeyState {
-                ring: RwLock::new(Arc::new(ring)),
-                path: keys_file.into(),
-                last_reload: Mutex::new(None),
-            },
+            keys: KeyState { ring: RwLock::new(Arc::new(ring)), path: keys_file.into(), last_reload: Mutex::new(None) },
             options,
             clock: system_clock(),
             writers: Mutex::new(HashMap::new()),
@@ -241,10 +227,7 @@ impl<S: Store> ImageService<S> {
     }
 
     fn keyring(&self) -> Arc<Keyring> {
-        self.keys
-            .ring
-            .read()
-            .map_or_else(|p| p.into_inner().clone(), |g| g.clone())
+        self.keys.ring.read().map_or_else(|p| p.into_inner().clone(), |g| g.clone())
     }
 
     /// Re-reads the key file (after `keys rotate`), at most once per [`KEY_RELOAD_INTERVAL`].
@@ -273,63 +256,35 @@ impl<S: Store> ImageService<S> {
     fn check_image(&self, bytes: &[u8]) -> Result<Format, ServiceError> {
         let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
         if size > self.options.max_image_bytes {
-            return Err(ServiceError::TooLarge {
-                size,
-                max: self.options.max_image_bytes,
-            });
+            return Err(ServiceError::TooLarge { size, max: self.options.max_image_bytes });
         }
         if bytes.is_empty() {
             return Err(ServiceError::UnsupportedImage("the file is empty".into()));
         }
-        let format = formats::detect(bytes).ok_or_else(|| {
-            ServiceError::UnsupportedImage("its content is not a known image format".into())
-        })?;
+        let format = formats::detect(bytes)
+            .ok_or_else(|| ServiceError::UnsupportedImage("its content is not a known image format".into()))?;
         if !formats::allowed(&self.options.image_formats, format) {
-            return Err(ServiceError::UnsupportedImage(format!(
-                "{format} is not in imageFormats"
-            )));
+            return Err(ServiceError::UnsupportedImage(format!("{format} is not in imageFormats")));
         }
         Ok(format)
     }
 
-    fn seal(
-        &self,
-        token: Token,
-        format: Format,
-        image: &[u8],
-    ) -> Result<StoredImage, ServiceError> {
+    fn seal(&self, token: Token, format: Format, image: &[u8]) -> Result<StoredImage, ServiceError> {
         let key = random::<32>()?;
         let iv = random::<12>()?;
         // ENV-3: a fresh key and IV for every write.
         let sealed = envelope::seal(&DefaultAead::default(), &key, &iv, format, image)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        Ok(StoredImage::new(
-            token,
-            envelope::Meta {
-                key,
-                iv,
-                tag: sealed.tag,
-            },
-            &sealed.ciphertext,
-        )?)
+        Ok(StoredImage::new(token, envelope::Meta { key, iv, tag: sealed.tag }, &sealed.ciphertext)?)
     }
 
     fn record_of(&self, id: &str, image: &StoredImage) -> Result<ImageRecord, ServiceError> {
-        let proof = proof::mint(&self.keyring(), id, self.now(), self.options.window)
-            .map_err(ServiceError::Proof)?;
-        Ok(ImageRecord {
-            id: id.into(),
-            token: image.token(),
-            meta: *image.meta(),
-            stateless_proof: proof,
-        })
+        let proof = proof::mint(&self.keyring(), id, self.now(), self.options.window).map_err(ServiceError::Proof)?;
+        Ok(ImageRecord { id: id.into(), token: image.token(), meta: *image.meta(), stateless_proof: proof })
     }
 
     fn valid_id(id: &str) -> Result<(), ServiceError> {
-        proto::id::validate(id).map_err(|reason| ServiceError::InvalidId {
-            id: id.into(),
-            reason,
-        })
+        proto::id::validate(id).map_err(|reason| ServiceError::InvalidId { id: id.into(), reason })
     }
 
     /// Saves a new image (3.2.1 `saveImage`): validates it by content, gives it a new random id
@@ -337,16 +292,16 @@ impl<S: Store> ImageService<S> {
     pub async fn save(&self, bytes: &[u8], dir: Option<&str>) -> Result<ImageRecord, ServiceError> {
         let format = self.check_image(bytes)?;
         let dir = match dir {
-            Some(d) => proto::id::sanitize_dir(d).map_err(|reason| ServiceError::InvalidDir {
-                dir: d.into(),
-                reason,
-            })?,
+            Some(d) => {
+                proto::id::sanitize_dir(d).map_err(|reason| ServiceError::InvalidDir { dir: d.into(), reason })?
+            }
             None => None,
         };
         let token = Token::next(None, self.now()).map_err(|_| ServiceError::TokenExhausted)?;
         let image = self.seal(token, format, bytes)?;
         loop {
-            let id = proto::id::from_random(dir.as_deref(), &random::<16>()?);
+            let id = proto::id::from_random(dir.as_deref(), &random::<16>()?)
+                .map_err(|reason| ServiceError::InvalidDir { dir: dir.clone().unwrap_or_default(), reason })?;
             match self.store.create(&id, image.clone()).await {
                 Ok(()) => return self.record_of(&id, &image),
                 // ID-2: 128 random bits make this practically impossible, but never overwrite.
@@ -357,17 +312,9 @@ impl<S: Store> ImageService<S> {
     }
 
     /// [`save`](Self::save) of a file's content.
-    pub async fn save_file(
-        &self,
-        path: &Path,
-        dir: Option<&str>,
-    ) -> Result<ImageRecord, ServiceError> {
-        let bytes = tokio::fs::read(path)
-            .await
-            .map_err(|source| ServiceError::ReadFile {
-                path: path.into(),
-                source,
-            })?;
+    pub async fn save_file(&self, path: &Path, dir: Option<&str>) -> Result<ImageRecord, ServiceError> {
+        let bytes =
+            tokio::fs::read(path).await.map_err(|source| ServiceError::ReadFile { path: path.into(), source })?;
         self.save(&bytes, dir).await
     }
 
@@ -392,13 +339,8 @@ impl<S: Store> ImageService<S> {
         let lock = self.writer_lock(id);
         let _guard = lock.lock().await;
         for _ in 0..UPDATE_ATTEMPTS {
-            let current = self
-                .store
-                .load(id)
-                .await?
-                .ok_or_else(|| ServiceError::NotFound(id.into()))?;
-            let token = Token::next(Some(current.token()), self.now())
-                .map_err(|_| ServiceError::TokenExhausted)?;
+            let current = self.store.load(id).await?.ok_or_else(|| ServiceError::NotFound(id.into()))?;
+            let token = Token::next(Some(current.token()), self.now()).map_err(|_| ServiceError::TokenExhausted)?;
             let image = self.seal(token, format, bytes)?;
             match self.store.replace(id, current.token(), image.clone()).await {
                 Ok(()) => return self.record_of(id, &image),
@@ -408,21 +350,13 @@ impl<S: Store> ImageService<S> {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(StoreError::Conflict {
-            expected: 0,
-            found: 0,
-        }
-        .into())
+        Err(StoreError::Conflict { expected: 0, found: 0 }.into())
     }
 
     /// [`update`](Self::update) from a file's content.
     pub async fn update_file(&self, id: &str, path: &Path) -> Result<ImageRecord, ServiceError> {
-        let bytes = tokio::fs::read(path)
-            .await
-            .map_err(|source| ServiceError::ReadFile {
-                path: path.into(),
-                source,
-            })?;
+        let bytes =
+            tokio::fs::read(path).await.map_err(|source| ServiceError::ReadFile { path: path.into(), source })?;
         self.update(id, &bytes).await
     }
 
@@ -453,17 +387,8 @@ impl<S: Store> ImageService<S> {
     ///
     /// `id` as the transport delivered it, `proof` the `x-pixstore-proof` value, `client_token`
     /// the parsed client token (`None` for absent, 0 or unparseable: TOKEN-6).
-    pub async fn serve(
-        &self,
-        id: RequestId<'_>,
-        proof: Option<&str>,
-        client_token: Option<Token>,
-    ) -> Served {
-        let request = Request {
-            id,
-            proof,
-            client_token,
-        };
+    pub async fn serve(&self, id: RequestId<'_>, proof: Option<&str>, client_token: Option<Token>) -> Served {
+        let request = Request { id, proof, client_token };
         let now = self.now();
         let mut checked = {
             let ring = self.keyring();
@@ -491,10 +416,7 @@ impl<S: Store> ImageService<S> {
                     Detail::Proof(e) => Detail::Proof(e),
                     Detail::Storage(_) | Detail::CorruptVersion => Detail::CorruptVersion,
                 };
-                return Served {
-                    payload: WirePayload::error(answer.payload.state()),
-                    detail,
-                };
+                return Served { payload: WirePayload::error(answer.payload.state()), detail };
             }
         };
         let loaded = self.store.load(id).await;
@@ -502,30 +424,18 @@ impl<S: Store> ImageService<S> {
             Ok(Some(image)) => Some(image.clone()),
             _ => None,
         };
-        let version = loaded.map(|o| {
-            o.map(|i| StoredVersion {
-                token: i.token(),
-                meta: *i.meta(),
-                ciphertext: i.ciphertext(),
-            })
-        });
+        let version =
+            loaded.map(|o| o.map(|i| StoredVersion { token: i.token(), meta: *i.meta(), ciphertext: i.ciphertext() }));
         let answer = serve::select(version, client_token);
         let payload = match (&answer.payload, image) {
             // SERVE-3: both payloads come from the one stored buffer just loaded.
-            (Payload::Updated { .. }, Some(image)) => WirePayload {
-                head: Bytes::new(),
-                body: image.updated_payload(),
-            },
-            (Payload::Success { ciphertext }, _) => WirePayload {
-                head: Bytes::from_static(&SUCCESS_HEAD),
-                body: ciphertext.clone(),
-            },
+            (Payload::Updated { .. }, Some(image)) => WirePayload { head: Bytes::new(), body: image.updated_payload() },
+            (Payload::Success { ciphertext }, _) => {
+                WirePayload { head: Bytes::from_static(&SUCCESS_HEAD), body: ciphertext.clone() }
+            }
             (p, _) => WirePayload::error(p.state()),
         };
-        Served {
-            payload,
-            detail: answer.detail,
-        }
+        Served { payload, detail: answer.detail }
     }
 
     /// 3.2.1's `customEndpointHelper(imageId, clientToken, statelessProof)`: the wire payload for
@@ -537,11 +447,8 @@ impl<S: Store> ImageService<S> {
         client_token: Option<&str>,
         stateless_proof: Option<&str>,
     ) -> Bytes {
-        let token =
-            client_token.and_then(|t| proto::token::parse_text(t.as_bytes()).ok().flatten());
-        let served = self
-            .serve(RequestId::from(Some(image_id)), stateless_proof, token)
-            .await;
+        let token = client_token.and_then(|t| proto::token::parse_text(t.as_bytes()).ok().flatten());
+        let served = self.serve(RequestId::from(Some(image_id)), stateless_proof, token).await;
         served.payload.to_bytes()
     }
 }

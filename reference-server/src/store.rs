@@ -31,44 +31,27 @@ pub struct StoredImage {
 
 impl std::fmt::Debug for StoredImage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoredImage")
-            .field("token", &self.token.get())
-            .field("len", &self.payload.len())
-            .finish()
+        f.debug_struct("StoredImage").field("token", &self.token.get()).field("len", &self.payload.len()).finish()
     }
 }
 
 impl StoredImage {
     /// A version from its parts. `ciphertext` must not be empty (the caller sealed an envelope).
     pub fn new(token: Token, meta: Meta, ciphertext: &[u8]) -> Result<StoredImage, StoreError> {
-        let payload = Payload::updated(token, meta, ciphertext)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let payload = Payload::updated(token, meta, ciphertext).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut buf = Vec::with_capacity(payload.encoded_len());
         payload.encode(&mut buf);
-        Ok(StoredImage {
-            token,
-            meta,
-            payload: Bytes::from(buf),
-        })
+        Ok(StoredImage { token, meta, payload: Bytes::from(buf) })
     }
 
     /// A version from its stored bytes (an Updated payload), checked by the wire decoder.
     pub fn from_payload(bytes: Bytes) -> Result<StoredImage, StoreError> {
         let (token, meta) = match PayloadRef::decode(&bytes) {
             Ok(Payload::Updated { token, meta, .. }) => (token, meta),
-            Ok(other) => {
-                return Err(StoreError::Corrupt(format!(
-                    "stored payload has state {}",
-                    other.state()
-                )))
-            }
+            Ok(other) => return Err(StoreError::Corrupt(format!("stored payload has state {}", other.state()))),
             Err(e) => return Err(StoreError::Corrupt(e.to_string())),
         };
-        Ok(StoredImage {
-            token,
-            meta,
-            payload: bytes,
-        })
+        Ok(StoredImage { token, meta, payload: bytes })
     }
 
     /// The version's token.
@@ -143,16 +126,9 @@ pub enum StoreError {
 /// whole old or the whole new version) and durable once it returns.
 pub trait Store: Send + Sync + 'static {
     /// The current version of `id`, if any.
-    fn load(
-        &self,
-        id: &str,
-    ) -> impl Future<Output = Result<Option<Arc<StoredImage>>, StoreError>> + Send;
+    fn load(&self, id: &str) -> impl Future<Output = Result<Option<Arc<StoredImage>>, StoreError>> + Send;
     /// Stores the first version of `id`; [`StoreError::AlreadyExists`] if it exists.
-    fn create(
-        &self,
-        id: &str,
-        image: StoredImage,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn create(&self, id: &str, image: StoredImage) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Replaces the version whose token is `expected` (compare-and-swap).
     fn replace(
         &self,
@@ -205,12 +181,7 @@ fn fingerprint(meta: &std::fs::Metadata) -> Fingerprint {
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or(0, |d| i128::try_from(d.as_nanos()).unwrap_or(i128::MAX));
-        Fingerprint {
-            dev: 0,
-            ino: 0,
-            len: meta.len(),
-            mtime_ns,
-        }
+        Fingerprint { dev: 0, ino: 0, len: meta.len(), mtime_ns }
     }
 }
 
@@ -237,18 +208,13 @@ impl std::fmt::Debug for FsStore {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
-        path: path.into(),
-        source,
-    }
+    move |source| StoreError::Io { path: path.into(), source }
 }
 
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| StoreError::Task(e.to_string()))?
+    tokio::task::spawn_blocking(f).await.map_err(|e| StoreError::Task(e.to_string()))?
 }
 
 impl FsStore {
@@ -260,9 +226,7 @@ impl FsStore {
         std::fs::create_dir_all(root.join("d")).map_err(io_err(&root))?;
         remove_temporaries(&root)?;
         let cache = moka::sync::Cache::builder()
-            .weigher(|_: &String, v: &(Fingerprint, Arc<StoredImage>)| {
-                u32::try_from(v.1.len()).unwrap_or(u32::MAX)
-            })
+            .weigher(|_: &String, v: &(Fingerprint, Arc<StoredImage>)| u32::try_from(v.1.len()).unwrap_or(u32::MAX))
             .max_capacity(cache_bytes)
             .build();
         Ok(FsStore { root, cache })
@@ -287,26 +251,18 @@ impl FsStore {
     ) -> Result<Arc<StoredImage>, StoreError> {
         let mut buf = Vec::with_capacity(usize::try_from(print.len).unwrap_or(0));
         file.read_to_end(&mut buf).map_err(io_err(&path))?;
-        let image = Arc::new(
-            StoredImage::from_payload(Bytes::from(buf)).map_err(|e| match e {
-                StoreError::Corrupt(m) => StoreError::Corrupt(format!("{}: {m}", path.display())),
-                other => other,
-            })?,
-        );
+        let image = Arc::new(StoredImage::from_payload(Bytes::from(buf)).map_err(|e| match e {
+            StoreError::Corrupt(m) => StoreError::Corrupt(format!("{}: {m}", path.display())),
+            other => other,
+        })?);
         self.cache.insert(id, (print, image.clone()));
         Ok(image)
     }
 
     /// Runs `f` while holding the write lock of `id` (a lock file, also across processes).
-    fn locked<T>(
-        &self,
-        id: &str,
-        f: impl FnOnce(&Path) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+    fn locked<T>(&self, id: &str, f: impl FnOnce(&Path) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let path = self.path_of(id)?;
-        let dir = path
-            .parent()
-            .ok_or_else(|| StoreError::Corrupt("image path has no folder".into()))?;
+        let dir = path.parent().ok_or_else(|| StoreError::Corrupt("image path has no folder".into()))?;
         if !dir.exists() {
             std::fs::create_dir_all(dir).map_err(io_err(dir))?;
             if let Some(parent) = dir.parent() {
@@ -333,11 +289,7 @@ impl FsStore {
         getrandom::fill(&mut nonce).map_err(|e| io_err(path)(std::io::Error::other(e)))?;
         let tmp = dir.join(format!(".{}.tmp", u64::from_le_bytes(nonce)));
         let result = (|| {
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&tmp)
-                .map_err(io_err(&tmp))?;
+            let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(io_err(&tmp))?;
             f.write_all(&image.payload).map_err(io_err(&tmp))?;
             f.sync_all().map_err(io_err(&tmp))?;
             std::fs::rename(&tmp, path).map_err(io_err(path))?;
@@ -359,14 +311,9 @@ impl FsStore {
         file.read_exact(&mut head).map_err(io_err(path))?;
         let [state, t @ ..] = head;
         if state != 1 {
-            return Err(StoreError::Corrupt(format!(
-                "{}: not an Updated payload",
-                path.display()
-            )));
+            return Err(StoreError::Corrupt(format!("{}: not an Updated payload", path.display())));
         }
-        Token::new(u64::from_le_bytes(t))
-            .map(Some)
-            .map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display())))
+        Token::new(u64::from_le_bytes(t)).map(Some).map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display())))
     }
 }
 
@@ -407,9 +354,7 @@ impl Store for FsStore {
         }
         let this = self.clone();
         let id = id.to_owned();
-        blocking(move || this.read_version(id, path, file, print))
-            .await
-            .map(Some)
+        blocking(move || this.read_version(id, path, file, print)).await.map(Some)
     }
 
     async fn create(&self, id: &str, image: StoredImage) -> Result<(), StoreError> {
@@ -426,21 +371,15 @@ impl Store for FsStore {
         .await
     }
 
-    async fn replace(
-        &self,
-        id: &str,
-        expected: Token,
-        image: StoredImage,
-    ) -> Result<(), StoreError> {
+    async fn replace(&self, id: &str, expected: Token, image: StoredImage) -> Result<(), StoreError> {
         let this = self.clone();
         let id = id.to_owned();
         blocking(move || {
             this.locked(&id, |path| match FsStore::current_token(path)? {
                 None => Err(StoreError::NotFound),
-                Some(found) if found != expected => Err(StoreError::Conflict {
-                    expected: expected.get(),
-                    found: found.get(),
-                }),
+                Some(found) if found != expected => {
+                    Err(StoreError::Conflict { expected: expected.get(), found: found.get() })
+                }
                 Some(_) => FsStore::write_version(path, &image),
             })
         })

@@ -4,24 +4,12 @@ use crate::envelope::RustCrypto;
 use crate::format::Format;
 
 fn record(token: u64, meta: Meta) -> ImageRecord {
-    ImageRecord {
-        id: "img".into(),
-        token: Token::new(token).unwrap(),
-        meta,
-        stateless_proof: String::new(),
-    }
+    ImageRecord { id: "img".into(), token: Token::new(token).unwrap(), meta, stateless_proof: String::new() }
 }
 
 fn sealed(key: u8) -> (Meta, alloc::vec::Vec<u8>) {
     let s = envelope::seal(&RustCrypto, &[key; 32], &[key; 12], Format::Gif, b"GIF89a").unwrap();
-    (
-        Meta {
-            key: [key; 32],
-            iv: [key; 12],
-            tag: s.tag,
-        },
-        s.ciphertext,
-    )
+    (Meta { key: [key; 32], iv: [key; 12], tag: s.tag }, s.ciphertext)
 }
 
 // CLIENT-1
@@ -48,31 +36,14 @@ fn payload_handling() {
     assert_eq!(f.ciphertext, new_ct.as_slice());
     // Success with the record's (old) meta over the new ciphertext: rejected, nothing to cache.
     let p = Payload::success(new_ct.as_slice()).unwrap();
-    assert_eq!(
-        open_payload(&RustCrypto, &r, p).err(),
-        Some(ClientError::Envelope(EnvelopeError::Authentication))
-    );
+    assert_eq!(open_payload(&RustCrypto, &r, p).err(), Some(ClientError::Envelope(EnvelopeError::Authentication)));
     // Success with matching meta: the record's token.
     let r2 = record(9, new_meta);
-    let f = open_payload(
-        &RustCrypto,
-        &r2,
-        Payload::success(new_ct.as_slice()).unwrap(),
-    )
-    .unwrap();
+    let f = open_payload(&RustCrypto, &r2, Payload::success(new_ct.as_slice()).unwrap()).unwrap();
     assert_eq!(f.token.get(), 9);
-    for s in [
-        State::NotFound,
-        State::MissingId,
-        State::MissingProof,
-        State::InvalidProof,
-        State::InternalError,
-    ] {
+    for s in [State::NotFound, State::MissingId, State::MissingProof, State::InvalidProof, State::InternalError] {
         let p = Payload::<&[u8]>::error(s).unwrap();
-        assert_eq!(
-            open_payload(&RustCrypto, &r, p).err(),
-            Some(ClientError::State(s))
-        );
+        assert_eq!(open_payload(&RustCrypto, &r, p).err(), Some(ClientError::State(s)));
     }
 }
 
@@ -100,14 +71,12 @@ fn cached_ciphertext_excludes_the_header() {
     p.encode(&mut body);
     let decoded = crate::wire::PayloadRef::decode(&body).unwrap();
     let f = open_payload(&RustCrypto, &record(1, sealed(1).0), decoded).unwrap();
-    assert_eq!(f.ciphertext.as_ptr(), body[69..].as_ptr());
-    assert_eq!(f.ciphertext.len(), body.len() - 69);
-    let entry = CacheEntry {
-        id: "img".into(),
-        ciphertext: f.ciphertext.to_vec(),
-        token: f.token,
-        last_used_ms: 0,
-    };
+    // Its own buffer, not a view into the payload (whose buffer holds the key).
+    assert_eq!(f.ciphertext, body[69..]);
+    let range = body.as_ptr_range();
+    assert!(!range.contains(&f.ciphertext.as_ptr()));
+    let entry = CacheEntry { id: "img".into(), ciphertext: f.ciphertext, token: f.token, last_used_ms: 0 };
+    assert_eq!(entry.ciphertext.capacity(), entry.ciphertext.len(), "no spare bytes beyond the ciphertext");
     for secret in [&meta.key[..], &meta.iv[..], &meta.tag[..]] {
         assert!(!entry.ciphertext.windows(secret.len()).any(|w| w == secret));
     }
@@ -116,12 +85,7 @@ fn cached_ciphertext_excludes_the_header() {
 // CLIENT-7
 #[test]
 fn touch_moves_last_use_forward_only() {
-    let mut e = CacheEntry {
-        id: "img".into(),
-        ciphertext: (),
-        token: Token::MIN,
-        last_used_ms: 100,
-    };
+    let mut e = CacheEntry { id: "img".into(), ciphertext: (), token: Token::MIN, last_used_ms: 100 };
     e.touch(200);
     assert_eq!(e.last_used_ms, 200);
     e.touch(150);
@@ -138,10 +102,7 @@ fn request_carries_the_records_token_and_proof() {
     assert_eq!(h[1], ("x-pixstore-token", "1732752000123".into()));
     r.stateless_proof.clear();
     assert_eq!(request_headers(&r).len(), 1);
-    assert_eq!(
-        request_target("/pixstore-image", "avatars:a_b-C"),
-        "/pixstore-image/avatars%3Aa_b-C"
-    );
+    assert_eq!(request_target("/pixstore-image", "avatars:a_b-C"), "/pixstore-image/avatars%3Aa_b-C");
     assert_eq!(request_target("/r/", "a b/é"), "/r/a%20b%2F%C3%A9");
     // What the default endpoint decodes is the id that was encoded.
     let target = request_target(crate::http::DEFAULT_ROUTE, "x:y");

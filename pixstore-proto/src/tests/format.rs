@@ -4,9 +4,7 @@ use super::*;
 // FMT-1: bytes 1-4 agree with 3.2.1's default list ['png','webp','jpg','jpeg'].
 #[test]
 fn registry_is_fixed_and_agrees_with_3_2_1_defaults() {
-    let names: alloc::vec::Vec<_> = (1..=4)
-        .map(|b| Format::from_byte(b).unwrap().name())
-        .collect();
+    let names: alloc::vec::Vec<_> = (1..=4).map(|b| Format::from_byte(b).unwrap().name()).collect();
     assert_eq!(names, ["png", "webp", "jpg", "jpeg"]);
     for (i, f) in ALL.into_iter().enumerate() {
         assert_eq!(usize::from(f.byte()), i + 1);

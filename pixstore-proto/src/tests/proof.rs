@@ -29,14 +29,8 @@ fn lifetime_is_between_w_and_2w() {
         assert_eq!(v.verify("a", Some(&p), exp + 1), Err(ProofError::Expired));
     }
     // Same window, same proof.
-    assert_eq!(
-        mint(&r, "a", NOW, w(20_000)),
-        mint(&r, "a", NOW + 19_999, w(20_000))
-    );
-    assert_ne!(
-        mint(&r, "a", NOW, w(20_000)),
-        mint(&r, "a", NOW + 20_000, w(20_000))
-    );
+    assert_eq!(mint(&r, "a", NOW, w(20_000)), mint(&r, "a", NOW + 19_999, w(20_000)));
+    assert_ne!(mint(&r, "a", NOW, w(20_000)), mint(&r, "a", NOW + 20_000, w(20_000)));
 }
 
 // PROOF-5, PROOF-10, PROOF-12
@@ -54,31 +48,13 @@ fn rotation_binding_and_fail_closed() {
     assert_eq!(v.verify("img2", Some(&new), NOW), Err(ProofError::BadTag));
     r.remove(1);
     let v = Verifier::new(&r, w(1000));
-    assert_eq!(
-        v.verify("img", Some(&old), NOW),
-        Err(ProofError::UnknownKey)
-    );
+    assert_eq!(v.verify("img", Some(&old), NOW), Err(ProofError::UnknownKey));
     let empty = Keyring::new();
-    assert_eq!(
-        Verifier::new(&empty, w(1000)).verify("img", Some(&new), NOW),
-        Err(ProofError::UnknownKey)
-    );
-    assert_eq!(
-        mint(&empty, "img", NOW, w(1000)),
-        Err(ProofError::NoSigningKey)
-    );
-    assert_eq!(
-        Keyring::new().insert(0, [0u8; 32]),
-        Err(KeyringError::ZeroKeyId)
-    );
-    assert_eq!(
-        Keyring::new().insert(1, [0u8; 31]),
-        Err(KeyringError::KeyTooShort)
-    );
-    assert_eq!(
-        ring().insert(1, [9u8; 32]),
-        Err(KeyringError::DuplicateKeyId)
-    );
+    assert_eq!(Verifier::new(&empty, w(1000)).verify("img", Some(&new), NOW), Err(ProofError::UnknownKey));
+    assert_eq!(mint(&empty, "img", NOW, w(1000)), Err(ProofError::NoSigningKey));
+    assert_eq!(Keyring::new().insert(0, [0u8; 32]), Err(KeyringError::ZeroKeyId));
+    assert_eq!(Keyring::new().insert(1, [0u8; 31]), Err(KeyringError::KeyTooShort));
+    assert_eq!(ring().insert(1, [9u8; 32]), Err(KeyringError::DuplicateKeyId));
 }
 
 // PROOF-7: the tag is checked before expiry, so a forged expired proof is BadTag.
@@ -90,14 +66,8 @@ fn tag_before_expiry() {
     bytes[29] ^= 1;
     let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
     let v = Verifier::new(&r, w(1000));
-    assert_eq!(
-        v.verify("img", Some(&forged), NOW + 1_000_000),
-        Err(ProofError::BadTag)
-    );
-    assert_eq!(
-        v.verify("img", Some(&p), NOW + 1_000_000),
-        Err(ProofError::Expired)
-    );
+    assert_eq!(v.verify("img", Some(&forged), NOW + 1_000_000), Err(ProofError::BadTag));
+    assert_eq!(v.verify("img", Some(&p), NOW + 1_000_000), Err(ProofError::Expired));
 }
 
 // PROOF-11, PROOF-14
@@ -112,10 +82,7 @@ fn window_config_and_disabled_validation() {
     let v = Verifier::new(&r, Window::Disabled);
     assert_eq!(v.verify("img", None, NOW), Ok(()));
     assert_eq!(v.verify("img", Some("garbage"), NOW), Ok(()));
-    assert_eq!(
-        Verifier::new(&r, w(5)).with_skew(60_001).err(),
-        Some(KeyringError::SkewTooLarge)
-    );
+    assert_eq!(Verifier::new(&r, w(5)).with_skew(60_001).err(), Some(KeyringError::SkewTooLarge));
 }
 
 // PROOF-3
@@ -126,20 +93,11 @@ fn malformed_texts() {
     let p = mint(&r, "img", NOW, w(1000)).unwrap();
     assert_eq!(v.verify("img", None, NOW), Err(ProofError::Missing));
     assert_eq!(v.verify("img", Some(""), NOW), Err(ProofError::Missing));
-    assert_eq!(
-        v.verify("img", Some(&p[1..]), NOW),
-        Err(ProofError::Malformed)
-    );
-    assert_eq!(
-        v.verify("img", Some(&alloc::format!("{p}=")), NOW),
-        Err(ProofError::Malformed)
-    );
+    assert_eq!(v.verify("img", Some(&p[1..]), NOW), Err(ProofError::Malformed));
+    assert_eq!(v.verify("img", Some(&alloc::format!("{p}=")), NOW), Err(ProofError::Malformed));
     let plus = p.replace('-', "+").replace('_', "/");
     if plus != p {
-        assert_eq!(
-            v.verify("img", Some(&plus), NOW),
-            Err(ProofError::Malformed)
-        );
+        assert_eq!(v.verify("img", Some(&plus), NOW), Err(ProofError::Malformed));
     }
 }
 
@@ -149,8 +107,5 @@ fn keyring_debug_shows_no_key() {
     let mut r = Keyring::new();
     r.insert(9, [0xcd; 32]).unwrap();
     let s = alloc::format!("{r:?}");
-    assert!(
-        s.contains('9') && !s.contains("cd") && !s.contains("205"),
-        "{s}"
-    );
+    assert!(s.contains('9') && !s.contains("cd") && !s.contains("205"), "{s}");
 }

@@ -39,3 +39,36 @@ fn debug_redacts_key_and_proof() {
     assert!(!s.contains("abab") && !s.contains("AQAAAAAB"), "{s}");
     assert_eq!(crate::http::RECORD_CACHE_CONTROL, "no-store");
 }
+
+// REC-6: a record and its meta are objects; arrays are refused by both parsers.
+#[test]
+fn arrays_and_null_meta_are_refused() {
+    let with_meta = |meta: &str| alloc::format!(r#"{{"id":"a","token":1,"meta":{meta},"statelessProof":""}}"#);
+    let err = |s: &str| ImageRecord::from_json(s.as_bytes()).unwrap_err();
+    assert_eq!(err(&with_meta(r#"["AA==","AA==","AA=="]"#)), RecordError::WrongType("meta"));
+    assert_eq!(err(&with_meta("null")), RecordError::WrongType("meta"));
+    assert_eq!(err(&with_meta(r#"{"key":"","iv":""}"#)), RecordError::MissingField("meta.tag"));
+    assert_eq!(err(r#"{"id":5,"token":1,"statelessProof":""}"#), RecordError::MissingField("meta"));
+    // The serde impl (without serde_json's error kinds) refuses arrays as well.
+    let good = json("a:b", "5", KEY);
+    let r: ImageRecord = serde_json::from_str(&good).unwrap();
+    assert_eq!(r.token.get(), 5);
+    let as_array =
+        alloc::format!(r#"["a:b",5,{{"key":"{KEY}","iv":"AAAAAAAAAAAAAAAA","tag":"AAAAAAAAAAAAAAAAAAAAAA=="}},"p"]"#);
+    assert!(serde_json::from_str::<ImageRecord>(&as_array).is_err());
+    assert!(
+        serde_json::from_str::<ImageRecord>(&good.replace("\"id\":\"a:b\"", "\"id\":\"a:b\",\"id\":\"c\"")).is_err()
+    );
+}
+
+// REC-6: many members cost linear time, not quadratic (a 50 000-member record parses).
+#[test]
+fn many_unknown_members_are_fine() {
+    let mut text = json("a", "5", KEY);
+    text.pop();
+    for i in 0..50_000 {
+        text.push_str(&alloc::format!(r#","x{i}":0"#));
+    }
+    text.push('}');
+    assert!(ImageRecord::from_json(text.as_bytes()).is_ok());
+}

@@ -17,10 +17,7 @@ fn next_is_strictly_increasing_even_in_one_millisecond_and_when_the_clock_steps_
     let t2 = Token::next(Some(t1), 1_000).unwrap();
     let t3 = Token::next(Some(t2), 500).unwrap();
     let t4 = Token::next(Some(t3), 5_000).unwrap();
-    assert_eq!(
-        [t1.get(), t2.get(), t3.get(), t4.get()],
-        [1_000, 1_001, 1_002, 5_000]
-    );
+    assert_eq!([t1.get(), t2.get(), t3.get(), t4.get()], [1_000, 1_001, 1_002, 5_000]);
     assert_eq!(Token::next(None, 0).map(Token::get), Ok(1));
     let max = Token::new(MAX_TOKEN).unwrap();
     assert_eq!(Token::next(Some(max), 0), Err(TokenError::OutOfRange));
@@ -32,32 +29,12 @@ fn next_is_strictly_increasing_even_in_one_millisecond_and_when_the_clock_steps_
 fn text_grammar() {
     assert_eq!(parse_text(b"0"), Ok(None));
     assert_eq!(parse_text(b"42").map(|t| t.map(Token::get)), Ok(Some(42)));
-    assert_eq!(
-        parse_text(b"9007199254740991").map(|t| t.map(Token::get)),
-        Ok(Some(MAX_TOKEN))
-    );
+    assert_eq!(parse_text(b"9007199254740991").map(|t| t.map(Token::get)), Ok(Some(MAX_TOKEN)));
     assert_eq!(parse_text(b"9007199254740992"), Err(TokenError::OutOfRange));
-    assert_eq!(
-        parse_text(b"99999999999999999999"),
-        Err(TokenError::OutOfRange)
-    );
+    assert_eq!(parse_text(b"99999999999999999999"), Err(TokenError::OutOfRange));
     assert_eq!(parse_text(b""), Err(TokenError::Empty));
-    for bad in [
-        &b" 1"[..],
-        b"1 ",
-        b"+1",
-        b"-1",
-        b"0x1a",
-        b"1e3",
-        b"1.0",
-        b"NaN",
-        b"99999999999999999999x",
-    ] {
-        assert_eq!(
-            parse_text(bad),
-            Err(TokenError::InvalidCharacter),
-            "{bad:?}"
-        );
+    for bad in [&b" 1"[..], b"1 ", b"+1", b"-1", b"0x1a", b"1e3", b"1.0", b"NaN", b"99999999999999999999x"] {
+        assert_eq!(parse_text(bad), Err(TokenError::InvalidCharacter), "{bad:?}");
     }
     assert_eq!(parse_text(b"007"), Err(TokenError::LeadingZero));
 }
@@ -66,9 +43,7 @@ fn text_grammar() {
 #[test]
 fn client_token_falls_back_to_none() {
     let none: [&[u8]; 0] = [];
-    let t = |h: &[&[u8]], q: &[&[u8]]| {
-        client_token(h.iter().copied(), q.iter().copied()).map(Token::get)
-    };
+    let t = |h: &[&[u8]], q: &[&[u8]]| client_token(h.iter().copied(), q.iter().copied()).map(Token::get);
     assert_eq!(t(&[b"5"], &[]), Some(5));
     assert_eq!(t(&[b"5"], &[b"6"]), Some(5));
     assert_eq!(t(&[], &[b"6"]), Some(6));

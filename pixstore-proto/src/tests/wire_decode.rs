@@ -14,12 +14,7 @@ fn updated(token: u64, ct: &[u8]) -> Vec<u8> {
 // WIRE-2, WIRE-3, WIRE-4
 #[test]
 fn layouts() {
-    assert_eq!(
-        PayloadRef::decode(&[0, 9]),
-        Ok(Payload::Success {
-            ciphertext: &[9][..]
-        })
-    );
+    assert_eq!(PayloadRef::decode(&[0, 9]), Ok(Payload::Success { ciphertext: &[9][..] }));
     let u = updated(7, &[3, 4]);
     let p = PayloadRef::decode(&u).unwrap();
     assert_eq!(p.token().map(Token::get), Some(7));
@@ -36,45 +31,16 @@ fn layouts() {
 #[test]
 fn errors() {
     assert_eq!(PayloadRef::decode(&[]), Err(DecodeError::Empty));
-    assert_eq!(
-        PayloadRef::decode(&[0]),
-        Err(DecodeError::MissingCiphertext)
-    );
-    assert_eq!(
-        PayloadRef::decode(&[1]),
-        Err(DecodeError::Truncated { needed: 68 })
-    );
-    assert_eq!(
-        PayloadRef::decode(&updated(1, &[])),
-        Err(DecodeError::MissingCiphertext)
-    );
-    assert_eq!(
-        PayloadRef::decode(&updated(0, &[1])),
-        Err(DecodeError::TokenOutOfRange)
-    );
-    assert_eq!(
-        PayloadRef::decode(&updated(1 << 53, &[1])),
-        Err(DecodeError::TokenOutOfRange)
-    );
-    assert_eq!(
-        PayloadRef::decode(&[2, 0]),
-        Err(DecodeError::TrailingBytes {
-            state: State::NotFound
-        })
-    );
+    assert_eq!(PayloadRef::decode(&[0]), Err(DecodeError::MissingCiphertext));
+    assert_eq!(PayloadRef::decode(&[1]), Err(DecodeError::Truncated { needed: 68 }));
+    assert_eq!(PayloadRef::decode(&updated(1, &[])), Err(DecodeError::MissingCiphertext));
+    assert_eq!(PayloadRef::decode(&updated(0, &[1])), Err(DecodeError::TokenOutOfRange));
+    assert_eq!(PayloadRef::decode(&updated(1 << 53, &[1])), Err(DecodeError::TokenOutOfRange));
+    assert_eq!(PayloadRef::decode(&[2, 0]), Err(DecodeError::TrailingBytes { state: State::NotFound }));
     assert_eq!(PayloadRef::decode(&[7]), Err(DecodeError::ReservedState(7)));
-    assert_eq!(
-        PayloadRef::decode(&[10, 1, 2]),
-        Err(DecodeError::ReservedState(10))
-    );
-    assert_eq!(
-        PayloadRef::decode(&[11]),
-        Err(DecodeError::UnassignedState(11))
-    );
-    assert_eq!(
-        PayloadRef::decode(&[255]),
-        Err(DecodeError::UnassignedState(255))
-    );
+    assert_eq!(PayloadRef::decode(&[10, 1, 2]), Err(DecodeError::ReservedState(10)));
+    assert_eq!(PayloadRef::decode(&[11]), Err(DecodeError::UnassignedState(11)));
+    assert_eq!(PayloadRef::decode(&[255]), Err(DecodeError::UnassignedState(255)));
 }
 
 #[test]

@@ -7,11 +7,7 @@ use alloc::vec::Vec;
 // WIRE-12
 #[test]
 fn encode_is_exact_and_constructors_refuse_empty_ciphertext() {
-    let meta = Meta {
-        key: [1; 32],
-        iv: [2; 12],
-        tag: [3; 16],
-    };
+    let meta = Meta { key: [1; 32], iv: [2; 12], tag: [3; 16] };
     let t = Token::new(0x0102).unwrap();
     let p = Payload::updated(t, meta, &[9u8][..]).unwrap();
     let mut out = Vec::new();
@@ -22,14 +18,8 @@ fn encode_is_exact_and_constructors_refuse_empty_ciphertext() {
     let mut header = Vec::new();
     p.encode_header(&mut header);
     assert_eq!(header, out[..69]);
-    assert_eq!(
-        Payload::success(&[][..]),
-        Err(DecodeError::MissingCiphertext)
-    );
-    assert_eq!(
-        Payload::updated(t, meta, &[][..]),
-        Err(DecodeError::MissingCiphertext)
-    );
+    assert_eq!(Payload::success(&[][..]), Err(DecodeError::MissingCiphertext));
+    assert_eq!(Payload::updated(t, meta, &[][..]), Err(DecodeError::MissingCiphertext));
     for s in STATES.into_iter().filter(|s| s.is_error()) {
         let mut out = Vec::new();
         Payload::<&[u8]>::error(s).unwrap().encode(&mut out);

@@ -19,9 +19,7 @@ fn parse_updated_header(input: &[u8]) -> IResult<&[u8], UpdatedHeader<'_>, ()> {
 
 fn array<const N: usize>(bytes: &[u8]) -> Result<[u8; N], DecodeError> {
     // The parser took exactly N bytes, so this cannot fail; an error (not a panic) if it did.
-    bytes
-        .try_into()
-        .map_err(|_| DecodeError::Truncated { needed: N })
+    bytes.try_into().map_err(|_| DecodeError::Truncated { needed: N })
 }
 
 /// Decodes one payload; the ciphertext range is returned as offsets into `input`.
@@ -44,30 +42,18 @@ fn decode_parts(input: &[u8]) -> Result<Payload<core::ops::Range<usize>>, Decode
         State::Updated => {
             // WIRE-8: length before anything is taken.
             if input.len() < UPDATED_HEADER_LEN {
-                return Err(DecodeError::Truncated {
-                    needed: UPDATED_HEADER_LEN - input.len(),
-                });
+                return Err(DecodeError::Truncated { needed: UPDATED_HEADER_LEN - input.len() });
             }
             if input.len() == UPDATED_HEADER_LEN {
                 return Err(DecodeError::MissingCiphertext);
             }
             // WIRE-3
-            let (ciphertext, (token, key, iv, tag)) =
-                parse_updated_header(rest).map_err(|_| DecodeError::Truncated {
-                    needed: UPDATED_HEADER_LEN.saturating_sub(input.len()),
-                })?;
+            let (ciphertext, (token, key, iv, tag)) = parse_updated_header(rest)
+                .map_err(|_| DecodeError::Truncated { needed: UPDATED_HEADER_LEN.saturating_sub(input.len()) })?;
             // WIRE-10
             let token = Token::new(token).map_err(|_| DecodeError::TokenOutOfRange)?;
-            let meta = Meta {
-                key: array(key)?,
-                iv: array(iv)?,
-                tag: array(tag)?,
-            };
-            Ok(Payload::Updated {
-                token,
-                meta,
-                ciphertext: input.len() - ciphertext.len()..input.len(),
-            })
+            let meta = Meta { key: array(key)?, iv: array(iv)?, tag: array(tag)? };
+            Ok(Payload::Updated { token, meta, ciphertext: input.len() - ciphertext.len()..input.len() })
         }
         _ => {
             // WIRE-4, WIRE-9
@@ -81,18 +67,8 @@ fn decode_parts(input: &[u8]) -> Result<Payload<core::ops::Range<usize>>, Decode
 
 fn map_ciphertext<C, D>(p: Payload<C>, f: impl FnOnce(C) -> D) -> Payload<D> {
     match p {
-        Payload::Success { ciphertext } => Payload::Success {
-            ciphertext: f(ciphertext),
-        },
-        Payload::Updated {
-            token,
-            meta,
-            ciphertext,
-        } => Payload::Updated {
-            token,
-            meta,
-            ciphertext: f(ciphertext),
-        },
+        Payload::Success { ciphertext } => Payload::Success { ciphertext: f(ciphertext) },
+        Payload::Updated { token, meta, ciphertext } => Payload::Updated { token, meta, ciphertext: f(ciphertext) },
         Payload::NotFound => Payload::NotFound,
         Payload::MissingId => Payload::MissingId,
         Payload::MissingProof => Payload::MissingProof,
@@ -108,9 +84,7 @@ impl<'a> PayloadRef<'a> {
     /// is read.
     pub fn decode(input: &'a [u8]) -> Result<Self, DecodeError> {
         let parts = decode_parts(input)?;
-        Ok(map_ciphertext(parts, |range| {
-            input.get(range).unwrap_or_default()
-        }))
+        Ok(map_ciphertext(parts, |range| input.get(range).unwrap_or_default()))
     }
 }
 
@@ -124,8 +98,14 @@ impl Payload<Bytes> {
 
 impl<C> Payload<C> {
     /// The same payload with its ciphertext converted (e.g. `&[u8]` to `Vec<u8>`).
-    pub fn map_ciphertext<D>(self, f: impl FnOnce(C) -> D) -> Payload<D> {
-        map_ciphertext(self, f)
+    ///
+    /// WIRE-12: a conversion that empties the ciphertext is refused.
+    pub fn map_ciphertext<D: AsRef<[u8]>>(self, f: impl FnOnce(C) -> D) -> Result<Payload<D>, DecodeError> {
+        let p = map_ciphertext(self, f);
+        if p.ciphertext().is_some_and(<[u8]>::is_empty) {
+            return Err(DecodeError::MissingCiphertext);
+        }
+        Ok(p)
     }
 }
 

@@ -25,11 +25,7 @@ impl<C: AsRef<[u8]>> Payload<C> {
                 debug_assert!(!ciphertext.as_ref().is_empty(), "WIRE-2: empty ciphertext");
                 out.put_slice(ciphertext.as_ref());
             }
-            Payload::Updated {
-                token,
-                meta,
-                ciphertext,
-            } => {
+            Payload::Updated { token, meta, ciphertext } => {
                 debug_assert!(!ciphertext.as_ref().is_empty(), "WIRE-3: empty ciphertext");
                 out.put_u64_le(token.get());
                 out.put_slice(&meta.key);

@@ -61,12 +61,8 @@ pub const STATES: [State; 7] = [
 ];
 
 /// Reserved state bytes and the meanings upstream reserved them for (WIRE-1, WIRE-5).
-pub const RESERVED_STATES: [(u8, &str); 4] = [
-    (7, "InvalidToken"),
-    (8, "Unauthorized"),
-    (9, "RateLimited"),
-    (10, "UnsupportedFormat"),
-];
+pub const RESERVED_STATES: [(u8, &str); 4] =
+    [(7, "InvalidToken"), (8, "Unauthorized"), (9, "RateLimited"), (10, "UnsupportedFormat")];
 
 impl State {
     /// The state byte.
@@ -130,11 +126,15 @@ impl fmt::Display for State {
 #[derive(Clone, PartialEq, Eq)]
 pub enum Payload<C> {
     /// State 0 (WIRE-2).
+    /// Built only by [`Payload::success`] or a decoder, so the ciphertext is never empty.
+    #[non_exhaustive]
     Success {
         /// The ciphertext of `[format byte][image]`; the client decrypts it with its record's meta.
         ciphertext: C,
     },
     /// State 1 (WIRE-3).
+    /// Built only by [`Payload::updated`] or a decoder, so the ciphertext is never empty.
+    #[non_exhaustive]
     Updated {
         /// The current token of the image.
         token: Token,
@@ -172,11 +172,7 @@ impl<C: AsRef<[u8]>> Payload<C> {
         if ciphertext.as_ref().is_empty() {
             return Err(DecodeError::MissingCiphertext);
         }
-        Ok(Payload::Updated {
-            token,
-            meta,
-            ciphertext,
-        })
+        Ok(Payload::Updated { token, meta, ciphertext })
     }
 }
 
@@ -227,9 +223,7 @@ impl<C: AsRef<[u8]>> Payload<C> {
     /// The ciphertext of a Success or Updated payload.
     pub fn ciphertext(&self) -> Option<&[u8]> {
         match self {
-            Payload::Success { ciphertext } | Payload::Updated { ciphertext, .. } => {
-                Some(ciphertext.as_ref())
-            }
+            Payload::Success { ciphertext } | Payload::Updated { ciphertext, .. } => Some(ciphertext.as_ref()),
             _ => None,
         }
     }
@@ -316,7 +310,7 @@ impl fmt::Display for DecodeError {
                 "state byte {b} is not a Pixstore state (spec §4, WIRE-6); the response is not a Pixstore payload"
             ),
             Self::TokenOutOfRange => f.write_str(
-                "Updated token is 0 or above 2^53-1 (spec §5, WIRE-10); the endpoint is not conforming",
+                "Updated token is 0 or above 2^53-1 (spec §4, WIRE-10); the endpoint is not conforming",
             ),
         }
     }
