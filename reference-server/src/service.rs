@@ -430,7 +430,7 @@ impl<S: Store> ImageService<S> {
         let payload = match (&answer.payload, image) {
             // SERVE-3: both payloads come from the one stored buffer just loaded.
             (Payload::Updated { .. }, Some(image)) => WirePayload { head: Bytes::new(), body: image.updated_payload() },
-            (Payload::Success { ciphertext }, _) => {
+            (Payload::Success { ciphertext, .. }, _) => {
                 WirePayload { head: Bytes::from_static(&SUCCESS_HEAD), body: ciphertext.clone() }
             }
             (p, _) => WirePayload::error(p.state()),
