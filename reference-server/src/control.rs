@@ -57,6 +57,35 @@ fn service_error(e: &ServiceError) -> Response<Body> {
     error(status, e)
 }
 
+/// A body larger than `max` bytes.
+#[derive(Debug)]
+struct TooLarge;
+
+impl warp::reject::Reject for TooLarge {}
+
+async fn read_limited<S, B>(stream: S, max: u64) -> Result<Bytes, warp::Rejection>
+where
+    S: futures_util::Stream<Item = Result<B, warp::Error>>,
+    B: warp::Buf,
+{
+    use futures_util::StreamExt as _;
+    let mut out = Vec::new();
+    let mut stream = std::pin::pin!(stream);
+    while let Some(chunk) = stream.next().await {
+        let mut chunk = chunk.map_err(|_| warp::reject::reject())?;
+        if u64::try_from(out.len() + chunk.remaining()).unwrap_or(u64::MAX) > max {
+            return Err(warp::reject::custom(TooLarge));
+        }
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            out.extend_from_slice(part);
+            let n = part.len();
+            chunk.advance(n);
+        }
+    }
+    Ok(Bytes::from(out))
+}
+
 fn decode_id(raw: &str) -> Result<String, Box<Response<Body>>> {
     proto::http::percent_decode(raw)
         .map(|c| c.into_owned())
@@ -86,7 +115,8 @@ pub fn routes<S: Store>(
             }),
         )
     });
-    let body = warp::body::content_length_limit(max.saturating_add(1)).and(warp::body::bytes());
+    // Uploads are read up to maxImageBytes, with or without a Content-Length (chunked).
+    let body = warp::body::stream().and_then(move |stream| read_limited(stream, max));
     let dir = warp::query::raw()
         .or(warp::any().map(String::new))
         .unify()
@@ -150,7 +180,7 @@ pub fn routes<S: Store>(
         .or(fresh)
         .unify()
         .recover(|rejection: warp::Rejection| async move {
-            let r = if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
+            let r = if rejection.find::<TooLarge>().is_some() {
                 error(StatusCode::PAYLOAD_TOO_LARGE, "image larger than maxImageBytes")
             } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
                 error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")

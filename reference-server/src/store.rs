@@ -375,6 +375,10 @@ impl Store for FsStore {
         let this = self.clone();
         let id = id.to_owned();
         blocking(move || {
+            // No lock file for an id that was never stored: unknown ids leave no trace.
+            if !this.path_of(&id)?.exists() {
+                return Err(StoreError::NotFound);
+            }
             this.locked(&id, |path| match FsStore::current_token(path)? {
                 None => Err(StoreError::NotFound),
                 Some(found) if found != expected => {
@@ -390,6 +394,10 @@ impl Store for FsStore {
         let this = self.clone();
         let id = id.to_owned();
         blocking(move || {
+            // No lock file for an id that was never stored: unknown ids leave no trace.
+            if !this.path_of(&id)?.exists() {
+                return Ok(false);
+            }
             let existed = this.locked(&id, |path| match std::fs::remove_file(path) {
                 Ok(()) => {
                     let dir = path.parent().unwrap_or(Path::new("."));
