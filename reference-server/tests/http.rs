@@ -148,7 +148,9 @@ async fn bad_inputs_keep_the_server_serving_and_change_nothing() {
     let before = snapshot(&s.data().join("images"));
     let p = record.stateless_proof.clone();
     let long_id = "a".repeat(10_000);
-    let cases: Vec<(String, Vec<(&str, &str)>, u16, Option<u8>)> = vec![
+    // (raw target, headers, expected status, expected first body byte)
+    type Case<'a> = (String, Vec<(&'a str, &'a str)>, u16, Option<u8>);
+    let cases: Vec<Case<'_>> = vec![
         ("/pixstore-image/%E0%A4%A".into(), vec![], 200, Some(4)),
         ("/pixstore-image/%E0%A4%A".into(), vec![("x-pixstore-proof", &p)], 200, Some(5)),
         ("/pixstore-image/%FF".into(), vec![("x-pixstore-proof", &p)], 200, Some(5)),
