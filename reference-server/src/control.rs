@@ -103,7 +103,7 @@ pub fn routes<S: Store>(
         let s = service.clone();
         warp::any().map(move || s.clone())
     };
-    let info_route = warp::get().and(warp::path!("info")).map(move || {
+    let info_route = warp::path!("info").and(warp::get()).map(move || {
         json_response(
             StatusCode::OK,
             &json!({
@@ -121,7 +121,7 @@ pub fn routes<S: Store>(
         .or(warp::any().map(String::new))
         .unify()
         .map(|q: String| proto::http::query_values(&q, "dir").next().map(|d| d.into_owned()));
-    let create = warp::post().and(warp::path!("images")).and(dir).and(body).and(with()).then(
+    let create = warp::path!("images").and(warp::post()).and(dir).and(body).and(with()).then(
         |dir: Option<String>, bytes: Bytes, s: Arc<ImageService<S>>| async move {
             match s.save(&bytes, dir.as_deref()).await {
                 Ok(r) => record(StatusCode::CREATED, &r),
@@ -129,7 +129,7 @@ pub fn routes<S: Store>(
             }
         },
     );
-    let update = warp::put().and(warp::path!("images" / String)).and(body).and(with()).then(
+    let update = warp::path!("images" / String).and(warp::put()).and(body).and(with()).then(
         |raw: String, bytes: Bytes, s: Arc<ImageService<S>>| async move {
             let id = match decode_id(&raw) {
                 Ok(id) => id,
@@ -141,7 +141,7 @@ pub fn routes<S: Store>(
             }
         },
     );
-    let delete = warp::delete().and(warp::path!("images" / String)).and(with()).then(
+    let delete = warp::path!("images" / String).and(warp::delete()).and(with()).then(
         |raw: String, s: Arc<ImageService<S>>| async move {
             let id = match decode_id(&raw) {
                 Ok(id) => id,
@@ -157,7 +157,7 @@ pub fn routes<S: Store>(
             }
         },
     );
-    let fresh = warp::get().and(warp::path!("images" / String / "record")).and(with()).then(
+    let fresh = warp::path!("images" / String / "record").and(warp::get()).and(with()).then(
         |raw: String, s: Arc<ImageService<S>>| async move {
             let id = match decode_id(&raw) {
                 Ok(id) => id,
