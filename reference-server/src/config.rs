@@ -229,6 +229,7 @@ impl Config {
             return Err(invalid("maxImageBytes", 0, "a positive number of bytes"));
         }
         let cache_bytes = f.cache_bytes.unwrap_or(256 << 20);
+        // CTRL-7: off unless enabled, loopback unless `controlPublic`.
         let control = if f.control.unwrap_or(false) {
             let text = f.control_listen.unwrap_or_else(|| "127.0.0.1:7483".into());
             let addr: SocketAddr =

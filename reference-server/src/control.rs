@@ -34,6 +34,7 @@ fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Body
         .unwrap_or_else(|_| Response::new(Body::empty()))
 }
 
+/// CTRL-6: errors are `{"error": ...}` with a 4xx/5xx status.
 fn error(status: StatusCode, message: impl ToString) -> Response<Body> {
     json_response(status, &json!({ "error": message.to_string() }))
 }
@@ -103,6 +104,7 @@ pub fn routes<S: Store>(
         let s = service.clone();
         warp::any().map(move || s.clone())
     };
+    // CTRL-1
     let info_route = warp::path!("info").and(warp::get()).map(move || {
         json_response(
             StatusCode::OK,
@@ -121,6 +123,7 @@ pub fn routes<S: Store>(
         .or(warp::any().map(String::new))
         .unify()
         .map(|q: String| proto::http::query_values(&q, "dir").next().map(|d| d.into_owned()));
+    // CTRL-2
     let create = warp::path!("images").and(warp::post()).and(dir).and(body).and(with()).then(
         |dir: Option<String>, bytes: Bytes, s: Arc<ImageService<S>>| async move {
             match s.save(&bytes, dir.as_deref()).await {
@@ -129,6 +132,7 @@ pub fn routes<S: Store>(
             }
         },
     );
+    // CTRL-3
     let update = warp::path!("images" / String).and(warp::put()).and(body).and(with()).then(
         |raw: String, bytes: Bytes, s: Arc<ImageService<S>>| async move {
             let id = match decode_id(&raw) {
@@ -141,6 +145,7 @@ pub fn routes<S: Store>(
             }
         },
     );
+    // CTRL-4
     let delete = warp::path!("images" / String).and(warp::delete()).and(with()).then(
         |raw: String, s: Arc<ImageService<S>>| async move {
             let id = match decode_id(&raw) {
@@ -157,6 +162,7 @@ pub fn routes<S: Store>(
             }
         },
     );
+    // CTRL-5
     let fresh = warp::path!("images" / String / "record").and(warp::get()).and(with()).then(
         |raw: String, s: Arc<ImageService<S>>| async move {
             let id = match decode_id(&raw) {
