@@ -154,7 +154,7 @@ if has ours || has nginx; then
     PROOF[ours,$s]=$(json "$WORK/ours-$s.json" statelessProof)
     TOKEN[ours,$s]=$(json "$WORK/ours-$s.json" token)
   done
-  "$SERVER" --data-dir "$WORK/ours" --window-ms "$WINDOW_MS" serve --port "$OUR_PORT" --listen-host "$HOST" \
+  NO_COLOR=1 "$SERVER" --data-dir "$WORK/ours" --window-ms "$WINDOW_MS" serve --port "$OUR_PORT" --listen-host "$HOST" \
     --print-addresses >"$WORK/ours.addr" 2>"$WORK/logs/ours.log" &
   OUR_PID=$!
   PIDS+=("$OUR_PID")
@@ -261,6 +261,7 @@ fi
   echo "date:    $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "commit:  $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
   echo "cpu:     $(nproc) x $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"
+  echo "cpu flags (of interest): $(grep -m1 "^flags" /proc/cpuinfo | tr " " "\n" | grep -xE "aes|pclmulqdq|avx2|avx512f|vaes|vpclmulqdq" | tr "\n" " ")"
   echo "memory:  $(free -g | awk '/^Mem:/ {print $2 " GiB"}')"
   echo "kernel:  $(uname -r)"
   echo "os:      $(. /etc/os-release && echo "$PRETTY_NAME")"

@@ -28,7 +28,7 @@ struct Options {
     /// Folder for images and proof keys [default: ./pixstore-data].
     #[arg(long, global = true, env = "PIXSTORE_DATA_DIR")]
     data_dir: Option<PathBuf>,
-    /// Proof keyring file [default: <data-dir>/proof-keys.json].
+    /// Proof keyring file [default: DATA_DIR/proof-keys.json].
     #[arg(long, global = true, env = "PIXSTORE_PROOF_KEYS_FILE")]
     proof_keys: Option<PathBuf>,
     /// statelessKeyWindowLength in ms; -1 disables proof validation [default: 20000].
