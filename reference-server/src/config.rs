@@ -12,6 +12,7 @@
 //! | `proofSkewMs` | `--skew-ms` | `PIXSTORE_SKEW_MS` | `5000` |
 //! | `dataDir` | `--data-dir` | `PIXSTORE_DATA_DIR` | `./pixstore-data` |
 //! | `proofKeysFile` | `--proof-keys` | `PIXSTORE_PROOF_KEYS_FILE` | `<dataDir>/proof-keys.json` |
+//! | `proofKeys` | - | `PIXSTORE_PROOF_KEYS` | unset (the key file's JSON inline; wins over the file) |
 //! | `imageFormats` | `--image-formats` | `PIXSTORE_IMAGE_FORMATS` | `png,webp,jpg,jpeg` (3.2.1's list) |
 //! | `maxImageBytes` | `--max-image-bytes` | `PIXSTORE_MAX_IMAGE_BYTES` | `33554432` (32 MiB) |
 //! | `cacheBytes` | `--cache-bytes` | `PIXSTORE_CACHE_BYTES` | `268435456` (256 MiB of stored images kept in memory) |
@@ -83,6 +84,8 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     /// `proofKeysFile`.
     pub proof_keys_file: Option<PathBuf>,
+    /// `proofKeys`: the key file's JSON inline (wins over `proofKeysFile`).
+    pub proof_keys: Option<String>,
     /// `imageFormats`.
     pub image_formats: Option<Vec<String>>,
     /// `maxImageBytes`.
@@ -116,6 +119,7 @@ impl FileConfig {
             proof_skew_ms: other.proof_skew_ms.or(self.proof_skew_ms),
             data_dir: other.data_dir.or(self.data_dir),
             proof_keys_file: other.proof_keys_file.or(self.proof_keys_file),
+            proof_keys: other.proof_keys.or(self.proof_keys),
             image_formats: other.image_formats.or(self.image_formats),
             max_image_bytes: other.max_image_bytes.or(self.max_image_bytes),
             cache_bytes: other.cache_bytes.or(self.cache_bytes),
@@ -143,8 +147,10 @@ pub struct Config {
     pub skew_ms: u64,
     /// Where images and keys live.
     pub data_dir: PathBuf,
-    /// The proof keyring file.
+    /// The proof keyring file (used by `keys rotate`, and by the server unless `keys` is inline).
     pub proof_keys_file: PathBuf,
+    /// Where the server takes its proof keys from.
+    pub keys: crate::keys::KeySource,
     /// Formats accepted on upload.
     pub image_formats: Vec<Format>,
     /// Largest accepted image.
@@ -253,6 +259,10 @@ impl Config {
             window,
             skew_ms,
             data_dir,
+            keys: match f.proof_keys {
+                Some(text) => crate::keys::KeySource::Inline(text),
+                None => crate::keys::KeySource::File(proof_keys_file.clone()),
+            },
             proof_keys_file,
             image_formats,
             max_image_bytes,

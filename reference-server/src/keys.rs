@@ -127,6 +127,30 @@ pub fn load_or_create(path: &Path) -> Result<Keyring, KeyError> {
     to_keyring(path, &file)
 }
 
+/// Where the keyring comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// A key file (created with a fresh key when missing; re-read after `keys rotate`).
+    File(PathBuf),
+    /// The key file's JSON given directly (`PIXSTORE_PROOF_KEYS`, `proofKeys`): nothing is
+    /// written, and rotation is the operator's (deploy a new value).
+    Inline(String),
+}
+
+impl KeySource {
+    /// Loads the keyring.
+    pub fn load(&self) -> Result<Keyring, KeyError> {
+        match self {
+            KeySource::File(path) => load_or_create(path),
+            KeySource::Inline(text) => {
+                let origin = Path::new("PIXSTORE_PROOF_KEYS");
+                let file: KeyFile = serde_json::from_str(text).map_err(|e| invalid(origin, e))?;
+                to_keyring(origin, &file)
+            }
+        }
+    }
+}
+
 /// Loads an existing keyring (no generation).
 pub fn load(path: &Path) -> Result<Keyring, KeyError> {
     let file = read(path)?.ok_or_else(|| invalid(path, "the file does not exist"))?;

@@ -77,7 +77,7 @@ pub fn open_service(config: &Config) -> Result<ImageService<FsStore>, ServiceErr
     let store = FsStore::open(&config.data_dir, config.cache_bytes)?;
     ImageService::new(
         store,
-        &config.proof_keys_file,
+        &config.keys,
         ServiceOptions {
             window: config.window,
             skew_ms: config.skew_ms,

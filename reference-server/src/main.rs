@@ -129,6 +129,7 @@ fn file_config(options: &Options, serve: Option<&ServeArgs>) -> Result<Config, S
     let mut flags = FileConfig {
         data_dir: options.data_dir.clone(),
         proof_keys_file: options.proof_keys.clone(),
+        proof_keys: std::env::var("PIXSTORE_PROOF_KEYS").ok().filter(|k| !k.is_empty()),
         stateless_key_window_length: options.window_ms,
         image_formats: options.image_formats.clone(),
         max_image_bytes: options.max_image_bytes,

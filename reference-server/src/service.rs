@@ -148,7 +148,7 @@ pub fn system_clock() -> Clock {
 
 struct KeyState {
     ring: RwLock<Arc<Keyring>>,
-    path: PathBuf,
+    source: keys::KeySource,
     last_reload: Mutex<Option<Instant>>,
 }
 
@@ -193,13 +193,13 @@ fn random<const N: usize>() -> Result<[u8; N], ServiceError> {
 }
 
 impl<S: Store> ImageService<S> {
-    /// A service over `store`, with the keyring file at `keys_file` (created with a fresh key if
-    /// it does not exist).
-    pub fn new(store: S, keys_file: &Path, options: ServiceOptions) -> Result<Self, ServiceError> {
-        let ring = keys::load_or_create(keys_file)?;
+    /// A service over `store`, with proof keys from `keys` (a key file is created with a fresh
+    /// key if it does not exist).
+    pub fn new(store: S, keys: &keys::KeySource, options: ServiceOptions) -> Result<Self, ServiceError> {
+        let ring = keys.load()?;
         Ok(ImageService {
             store,
-            keys: KeyState { ring: RwLock::new(Arc::new(ring)), path: keys_file.into(), last_reload: Mutex::new(None) },
+            keys: KeyState { ring: RwLock::new(Arc::new(ring)), source: keys.clone(), last_reload: Mutex::new(None) },
             options,
             clock: system_clock(),
             writers: Mutex::new(HashMap::new()),
@@ -239,7 +239,8 @@ impl<S: Store> ImageService<S> {
             return false;
         }
         *last = Some(Instant::now());
-        match keys::load(&self.keys.path) {
+        let keys::KeySource::File(path) = &self.keys.source else { return false };
+        match keys::load(path) {
             Ok(ring) => {
                 if let Ok(mut g) = self.keys.ring.write() {
                     *g = Arc::new(ring);

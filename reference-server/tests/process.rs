@@ -234,3 +234,74 @@ async fn sigkill_during_updates_loses_nothing_acknowledged() {
     server.child.wait().unwrap();
     eprintln!("crash test took {:?}", started.elapsed());
 }
+
+// Graceful shutdown: SIGTERM stops the server with exit status 0.
+#[cfg(unix)]
+#[tokio::test]
+async fn sigterm_shuts_down_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = spawn(&dir.path().join("data"));
+    let status = Command::new("kill").arg("-TERM").arg(server.child.id().to_string()).status().unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            assert!(status.success(), "exit status {status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "server still running 10 s after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+// PROOF-5: keys given in the environment (PIXSTORE_PROOF_KEYS) are used and no key file is
+// written; two processes with the same keys accept each other's proofs.
+#[tokio::test]
+async fn keys_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = r#"{"signing":7,"keys":[{"kid":7,"secret":"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"}]}"#;
+    let file = dir.path().join("a.png");
+    std::fs::write(&file, png(800, 3)).unwrap();
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("put")
+        .arg(&file)
+        .env("PIXSTORE_PROOF_KEYS", keys)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let record = ImageRecord::from_json(&out.stdout).unwrap();
+    assert!(!dir.path().join("data/proof-keys.json").exists());
+    let mut child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["serve", "--listen-host", "127.0.0.1", "--port", "0", "--print-addresses"])
+        .env("PIXSTORE_PROOF_KEYS", keys)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let endpoint: SocketAddr = v["endpoint"].as_str().unwrap().parse().unwrap();
+    let body = fetch(&reqwest::Client::new(), endpoint, &record).await;
+    assert_eq!(body[0], proto::wire::State::Updated.byte());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let bad = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("record")
+        .arg(&record.id)
+        .env("PIXSTORE_PROOF_KEYS", "{\"signing\":1,\"keys\":[]}")
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("PIXSTORE_PROOF_KEYS"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
