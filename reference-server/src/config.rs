@@ -159,6 +159,17 @@ pub struct Config {
     pub cache_bytes: u64,
     /// Control interface address, when enabled.
     pub control: Option<SocketAddr>,
+    /// Deliberate faults (only with the `test-faults` feature; see [`crate::faults`]).
+    pub(crate) faults: crate::faults::Faults,
+}
+
+impl Config {
+    /// Switches on deliberate protocol faults (conformance suite self-tests only).
+    #[cfg(feature = "test-faults")]
+    pub fn with_faults(mut self, faults: crate::faults::Faults) -> Config {
+        self.faults = faults;
+        self
+    }
 }
 
 /// 3.2.1's default `imageFormats`.
@@ -268,6 +279,7 @@ impl Config {
             max_image_bytes,
             cache_bytes,
             control,
+            faults: crate::faults::Faults::default(),
         })
     }
 }

@@ -13,6 +13,7 @@ use warp::http::{HeaderMap, Method, Response, StatusCode};
 use warp::hyper::Body;
 use warp::Filter;
 
+use crate::faults::Faults;
 use crate::service::{ImageService, Served, WirePayload};
 use crate::store::Store;
 
@@ -31,15 +32,20 @@ pub fn request_parts() -> impl Filter<Extract = (RequestParts,), Error = Infalli
     warp::header::headers_cloned().and(query).map(|headers, query| RequestParts { headers, query })
 }
 
-fn response(kind: Kind, allow_origin: &str, body: Body) -> Response<Body> {
+fn response_with(kind: Kind, allow_origin: &str, body: Body, faults: Faults) -> Response<Body> {
     let mut builder = Response::builder().status(StatusCode::from_u16(kind.status()).unwrap_or(StatusCode::OK));
     for (name, value) in binding::headers(kind, allow_origin) {
+        if (faults.drop_no_store && name == "cache-control")
+            || (faults.drop_cors && name.starts_with("access-control-"))
+        {
+            continue;
+        }
         builder = builder.header(name, value.as_ref());
     }
     builder.body(body).unwrap_or_else(|_| Response::new(Body::empty()))
 }
 
-fn payload_response(payload: WirePayload, allow_origin: &str) -> Response<Body> {
+fn payload_response(payload: WirePayload, allow_origin: &str, faults: Faults) -> Response<Body> {
     let len = payload.len();
     let (head, body) = payload.into_parts();
     let body = if head.is_empty() {
@@ -50,7 +56,7 @@ fn payload_response(payload: WirePayload, allow_origin: &str) -> Response<Body> 
         // Sent as two chunks, so the stored ciphertext is not copied; Content-Length is set.
         Body::wrap_stream(futures_util::stream::iter([Ok::<Bytes, Infallible>(head), Ok(body)]))
     };
-    response(Kind::Payload(len), allow_origin, body)
+    response_with(Kind::Payload(len), allow_origin, body, faults)
 }
 
 /// The request's proof (HTTP-11) and client token (TOKEN-6, TOKEN-7).
@@ -104,7 +110,7 @@ pub async fn answer<S: Store>(
     let (proof, token) = proof_and_token(parts);
     let served = service.serve(id, proof.as_deref(), token).await;
     log(&id, &served);
-    payload_response(served.payload, allow_origin)
+    payload_response(served.payload, allow_origin, service.options().faults)
 }
 
 /// The default endpoint: every request to its listener (spec §10).
@@ -121,10 +127,11 @@ pub fn default_endpoint<S: Store>(
             let route = route.clone();
             let origin = origin.clone();
             async move {
+                let faults = service.options().faults;
                 let path = path.as_str();
                 // HTTP-12
                 if binding::target_too_long(path) || binding::target_too_long(&parts.query) {
-                    let mut r = response(Kind::NotFound, &origin, Body::empty());
+                    let mut r = response_with(Kind::NotFound, &origin, Body::empty(), faults);
                     *r.status_mut() = StatusCode::URI_TOO_LONG;
                     return r;
                 }
@@ -133,11 +140,11 @@ pub fn default_endpoint<S: Store>(
                         let (proof, token) = proof_and_token(&parts);
                         let served = service.serve(id.as_request_id(), proof.as_deref(), token).await;
                         log(&id.as_request_id(), &served);
-                        payload_response(served.payload, &origin)
+                        payload_response(served.payload, &origin, faults)
                     }
-                    Action::Preflight => response(Kind::Preflight, &origin, Body::empty()),
-                    Action::MethodNotAllowed => response(Kind::MethodNotAllowed, &origin, Body::empty()),
-                    Action::NotFound => response(Kind::NotFound, &origin, Body::from("Not found")),
+                    Action::Preflight => response_with(Kind::Preflight, &origin, Body::empty(), faults),
+                    Action::MethodNotAllowed => response_with(Kind::MethodNotAllowed, &origin, Body::empty(), faults),
+                    Action::NotFound => response_with(Kind::NotFound, &origin, Body::from("Not found"), faults),
                 }
             }
         },

@@ -15,6 +15,7 @@
 pub mod config;
 pub mod control;
 pub mod endpoint;
+pub mod faults;
 pub mod formats;
 pub mod keys;
 pub mod service;
@@ -83,6 +84,7 @@ pub fn open_service(config: &Config) -> Result<ImageService<FsStore>, ServiceErr
             skew_ms: config.skew_ms,
             image_formats: config.image_formats.clone(),
             max_image_bytes: config.max_image_bytes,
+            faults: config.faults,
         },
     )
 }

@@ -163,6 +163,8 @@ pub struct ServiceOptions {
     pub image_formats: Vec<Format>,
     /// Largest accepted image.
     pub max_image_bytes: u64,
+    /// Deliberate faults (all off unless the `test-faults` feature set them).
+    pub faults: crate::faults::Faults,
 }
 
 /// The image service over a store `S`.
@@ -172,6 +174,8 @@ pub struct ImageService<S> {
     options: ServiceOptions,
     clock: Clock,
     writers: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
+    /// The version each id had before its last update (only kept for the `mix_versions` fault).
+    previous: Mutex<HashMap<String, Arc<StoredImage>>>,
 }
 
 impl<S> std::fmt::Debug for ImageService<S> {
@@ -203,6 +207,7 @@ impl<S: Store> ImageService<S> {
             options,
             clock: system_clock(),
             writers: Mutex::new(HashMap::new()),
+            previous: Mutex::new(HashMap::new()),
         })
     }
 
@@ -341,10 +346,21 @@ impl<S: Store> ImageService<S> {
         let _guard = lock.lock().await;
         for _ in 0..UPDATE_ATTEMPTS {
             let current = self.store.load(id).await?.ok_or_else(|| ServiceError::NotFound(id.into()))?;
-            let token = Token::next(Some(current.token()), self.now()).map_err(|_| ServiceError::TokenExhausted)?;
+            let token = if self.options.faults.reuse_token_on_update {
+                current.token()
+            } else {
+                Token::next(Some(current.token()), self.now()).map_err(|_| ServiceError::TokenExhausted)?
+            };
             let image = self.seal(token, format, bytes)?;
             match self.store.replace(id, current.token(), image.clone()).await {
-                Ok(()) => return self.record_of(id, &image),
+                Ok(()) => {
+                    if self.options.faults.mix_versions {
+                        if let Ok(mut prev) = self.previous.lock() {
+                            prev.insert(id.to_owned(), current.clone());
+                        }
+                    }
+                    return self.record_of(id, &image);
+                }
                 // Another process wrote between our read and our write: read again.
                 Err(StoreError::Conflict { .. }) => continue,
                 Err(StoreError::NotFound) => return Err(ServiceError::NotFound(id.into())),
@@ -408,8 +424,28 @@ impl<S: Store> ImageService<S> {
                 checked = serve::check(&request, &verifier, now);
             }
         }
+        let faults = self.options.faults;
+        if faults.not_found_before_proof {
+            if let RequestId::Text(id) = request.id {
+                if proto::id::validate(id).is_ok() && matches!(self.store.load(id).await, Ok(None)) {
+                    return Served {
+                        payload: self.fault_pad(WirePayload::error(State::NotFound)),
+                        detail: Detail::None,
+                    };
+                }
+            }
+        }
         let id = match checked {
             Ok(id) => id,
+            Err(answer)
+                if (faults.accept_expired_proofs && matches!(answer.detail, Detail::Proof(ProofError::Expired)))
+                    || (faults.accept_bad_tags && matches!(answer.detail, Detail::Proof(ProofError::BadTag))) =>
+            {
+                match request.id {
+                    RequestId::Text(id) if proto::id::validate(id).is_ok() => id,
+                    _ => return Served { payload: WirePayload::error(State::InvalidProof), detail: Detail::InvalidId },
+                }
+            }
             Err(answer) => {
                 let detail = match answer.detail {
                     Detail::None => Detail::None,
@@ -417,7 +453,11 @@ impl<S: Store> ImageService<S> {
                     Detail::Proof(e) => Detail::Proof(e),
                     Detail::Storage(_) | Detail::CorruptVersion => Detail::CorruptVersion,
                 };
-                return Served { payload: WirePayload::error(answer.payload.state()), detail };
+                let mut state = answer.payload.state();
+                if faults.mislabel_missing_proof && state == State::MissingProof {
+                    state = State::InvalidProof;
+                }
+                return Served { payload: self.fault_pad(WirePayload::error(state)), detail };
             }
         };
         let loaded = self.store.load(id).await;
@@ -428,15 +468,32 @@ impl<S: Store> ImageService<S> {
         let version =
             loaded.map(|o| o.map(|i| StoredVersion { token: i.token(), meta: *i.meta(), ciphertext: i.ciphertext() }));
         let answer = serve::select(version, client_token);
+        let previous =
+            if faults.mix_versions { self.previous.lock().ok().and_then(|p| p.get(id).cloned()) } else { None };
         let payload = match (&answer.payload, image) {
+            (Payload::Updated { .. }, Some(image)) if previous.is_some() => {
+                // Fault: the current ciphertext under the previous version's key, iv and tag.
+                let old = previous.unwrap_or_else(|| image.clone());
+                let mut head = Vec::with_capacity(proto::wire::UPDATED_HEADER_LEN);
+                Payload::updated(image.token(), *old.meta(), &b"x"[..]).map(|p| p.encode_header(&mut head)).ok();
+                WirePayload { head: Bytes::from(head), body: image.ciphertext() }
+            }
             // SERVE-3: both payloads come from the one stored buffer just loaded.
             (Payload::Updated { .. }, Some(image)) => WirePayload { head: Bytes::new(), body: image.updated_payload() },
             (Payload::Success { ciphertext, .. }, _) => {
                 WirePayload { head: Bytes::from_static(&SUCCESS_HEAD), body: ciphertext.clone() }
             }
-            (p, _) => WirePayload::error(p.state()),
+            (p, _) => self.fault_pad(WirePayload::error(p.state())),
         };
         Served { payload, detail: answer.detail }
+    }
+
+    /// The `pad_one_byte_states` fault: a trailing zero byte after a one-byte state.
+    fn fault_pad(&self, payload: WirePayload) -> WirePayload {
+        if self.options.faults.pad_one_byte_states {
+            return WirePayload { head: payload.head, body: Bytes::from_static(&[0]) };
+        }
+        payload
     }
 
     /// 3.2.1's `customEndpointHelper(imageId, clientToken, statelessProof)`: the wire payload for
