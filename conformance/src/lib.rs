@@ -46,7 +46,7 @@ pub struct Failure {
     /// What went wrong, for a person.
     pub message: String,
     /// The exchange that showed it.
-    pub exchange: Option<Exchange>,
+    pub exchange: Option<Box<Exchange>>,
 }
 
 /// How a check ended early.
@@ -101,7 +101,7 @@ pub fn fail(code: &'static str, message: impl Into<String>) -> Stop {
 
 /// A failure with the exchange that shows it.
 pub fn fail_with(code: &'static str, message: impl Into<String>, ex: &Exchange) -> Stop {
-    Stop::Fail(Failure { code, message: message.into(), exchange: Some(ex.clone()) })
+    Stop::Fail(Failure { code, message: message.into(), exchange: Some(Box::new(ex.clone())) })
 }
 
 /// An error of the harness or the transport (the implementation did not answer).

@@ -113,7 +113,7 @@ fn xml_escape(s: &str) -> String {
             '<' => "&lt;".into(),
             '>' => "&gt;".into(),
             '"' => "&quot;".into(),
-            c if (c as u32) < 0x20 && c != '\n' && c != '\t' => " ".into(),
+            c if u32::from(c) < 0x20 && c != '\n' && c != '\t' => " ".into(),
             c => c.to_string(),
         })
         .collect()
@@ -147,7 +147,7 @@ pub fn junit(reports: &[Report], known: &KnownFailing, strict: bool) -> String {
                 let _ = write!(out, "<system-out>{}: {}</system-out>", xml_escape(f.code), xml_escape(&f.message));
             }
             Outcome::Fail(f) => {
-                let evidence = f.exchange.as_ref().map(hexdump::evidence).unwrap_or_default();
+                let evidence = f.exchange.as_deref().map(hexdump::evidence).unwrap_or_default();
                 let _ = write!(
                     out,
                     "<failure type=\"{}\" message=\"{}\">{}</failure>",

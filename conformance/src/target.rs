@@ -21,6 +21,9 @@ pub struct Info {
     /// Optional abilities.
     #[serde(default)]
     pub features: Vec<String>,
+    /// The verifier's clock skew, when reported (optional in CTRL-1).
+    #[serde(default)]
+    pub skew_ms: Option<u64>,
 }
 
 /// A control interface.

@@ -8,6 +8,9 @@
 //! `{"state": "NotFound"}` (etc.), or `{"error": "<kind>"}` with a kind of spec §4.3
 //! (`Empty`, `Truncated`, `MissingCiphertext`, `TrailingBytes`, `ReservedState`,
 //! `UnassignedState`, `TokenOutOfRange`). Exit status 0 in both cases; anything else is a crash.
+// serde_json's `value["key"]` reads return Null and never panic; writes go to objects
+// built here. The workspace's indexing lint targets slices on input-driven paths.
+#![allow(clippy::indexing_slicing)]
 
 use std::path::{Path, PathBuf};
 

@@ -22,6 +22,8 @@ pub struct Info {
     pub endpoint: String,
     /// W, or -1.
     pub window_ms: i64,
+    /// The verifier's skew (ms).
+    pub skew_ms: u64,
 }
 
 fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
@@ -112,6 +114,7 @@ pub fn routes<S: Store>(
                 "specVersion": proto::SPEC_VERSION,
                 "endpoint": info.endpoint,
                 "windowMs": info.window_ms,
+                "skewMs": info.skew_ms,
                 "implementation": implementation,
                 "features": ["dir-prefix", "percent-encoded-ids", "key-rotation"],
             }),

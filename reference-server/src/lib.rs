@@ -136,7 +136,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             }
             None => String::new(),
         };
-        let info = control::Info { endpoint: endpoint_url, window_ms: config.window.to_config() };
+        let info =
+            control::Info { endpoint: endpoint_url, window_ms: config.window.to_config(), skew_ms: config.skew_ms };
         let routes =
             control::routes(service.clone(), info, format!("pixstore reference-server {}", env!("CARGO_PKG_VERSION")));
         let server = warp::serve(routes).serve_incoming_with_graceful_shutdown(

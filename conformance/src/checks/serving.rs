@@ -196,7 +196,7 @@ async fn old_record_after_update(ctx: &Ctx) -> CheckResult {
 async fn consistent_under_updates(ctx: &Ctx) -> CheckResult {
     let c = control(ctx)?.clone();
     let versions: Vec<Vec<u8>> = (0..4).map(|i| png(5000 + i * 10, 900 + u64::try_from(i).unwrap_or(0))).collect();
-    let first = c.create(&versions[0], None).await.map_err(transport)?;
+    let first = c.create(versions.first().map_or(&[][..], Vec::as_slice), None).await.map_err(transport)?;
     let deadline = Instant::now() + Duration::from_secs(3);
     let writer = {
         let (c, versions, id) = (c.clone(), versions.clone(), first.id.clone());
