@@ -107,7 +107,8 @@ fn main() {
         args.test_threads = Some(1);
     }
     let mut trials: Vec<Trial> = checks::all().into_iter().map(check_trial).collect();
-    // The golden wire vectors against pixstore-proto (the same vectors an adapter checks).
+    // The golden wire vectors against pixstore-proto (the same vectors an adapter checks): the
+    // decoder's requirements WIRE-1 and WIRE-5 to WIRE-12, one test per vector.
     let vectors = Arc::new(
         conformance::vectors::load_wire(&conformance::vectors::default_dir())
             .unwrap_or_else(|e| panic!("golden vectors: {e}")),

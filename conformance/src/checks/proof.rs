@@ -20,7 +20,7 @@ pub(super) fn checks() -> Vec<Check> {
         check!(
             "PXS-8.6-tampered-proof",
             "8.6",
-            ["PROOF-7", "PROOF-8"],
+            ["PROOF-4", "PROOF-7", "PROOF-8", "PROOF-10"],
             Must,
             "a proof with one character changed: InvalidProof",
             tampered_proof
@@ -96,7 +96,9 @@ async fn tampered_proof(ctx: &Ctx) -> CheckResult {
     let f = fixture(ctx, 31).await?;
     let p = f.record.stateless_proof.clone();
     let len = p.chars().count();
-    for at in [0, len / 2, len.saturating_sub(1)] {
+    // Characters 0 (version), 4 (key id: an unknown kid, PROOF-10), 10 (expiry), the middle and
+    // the last (tag, PROOF-4).
+    for at in [0, 4, 10, len / 2, len.saturating_sub(1)] {
         let tampered: String = p
             .chars()
             .enumerate()

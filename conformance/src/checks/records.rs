@@ -12,7 +12,7 @@ pub(super) fn checks() -> Vec<Check> {
         check!(
             "PXS-7-record-is-valid",
             "7",
-            ["REC-1", "REC-2", "REC-3", "REC-4", "REC-5", "REC-6", "ID-1", "ID-2"],
+            ["REC-1", "REC-2", "REC-3", "REC-4", "REC-5", "REC-6", "ID-1", "ID-2", "TOKEN-4", "CTRL-2"],
             Must,
             "a created record is valid JSON of spec §7 with a random-looking id",
             record_is_valid
