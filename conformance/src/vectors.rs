@@ -36,7 +36,7 @@ pub struct WireVector {
 }
 
 fn hex(s: &str) -> Result<Vec<u8>, String> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err(format!("odd hex length in {s:?}"));
     }
     (0..s.len() / 2)

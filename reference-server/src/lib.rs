@@ -31,6 +31,9 @@ use crate::config::Config;
 use crate::service::{ImageService, ServiceError, ServiceOptions};
 use crate::store::FsStore;
 
+/// How long a shutdown waits for requests in flight.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Why the server did not start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -64,11 +67,16 @@ pub struct Running {
 }
 
 impl Running {
-    /// Stops accepting connections, lets requests in flight finish, and waits for the listeners.
+    /// Stops accepting connections, lets requests in flight finish for up to
+    /// [`SHUTDOWN_GRACE`], then closes what is left (an idle keep-alive connection would
+    /// otherwise hold the shutdown until the client closes it).
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
-        for t in self.tasks {
-            let _ = t.await;
+        for mut t in self.tasks {
+            if tokio::time::timeout(SHUTDOWN_GRACE, &mut t).await.is_err() {
+                tracing::warn!("connections still open after {} s: closing them", SHUTDOWN_GRACE.as_secs());
+                t.abort();
+            }
         }
     }
 }
