@@ -108,6 +108,9 @@ async fn run(args: RunArgs) -> Result<bool, String> {
         return Ok(true);
     }
     let known = load_known(args.known_failing.as_ref(), !args.write_known_failing)?;
+    // With --only/--skip, only the selected checks are compared with the list.
+    let selected_ids: Vec<&str> = selected.iter().map(|c| c.id).collect();
+    let known = if args.only.is_empty() && args.skip.is_empty() { known } else { known.restricted_to(&selected_ids) };
     let mut records = Vec::new();
     for path in &args.record {
         let text = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;

@@ -82,6 +82,11 @@ impl Control {
         self.call("POST", "/images", image).await
     }
 
+    /// CTRL-2 with a dir prefix (raw): the exchange.
+    pub async fn create_raw_with_dir(&self, image: &[u8], dir: &str) -> Result<Exchange, String> {
+        self.call("POST", &format!("/images?dir={}", encode(dir)), image).await
+    }
+
     /// CTRL-3.
     pub async fn update(&self, id: &str, image: &[u8]) -> Result<ImageRecord, String> {
         Self::record(&self.call("PUT", &format!("/images/{}", encode(id)), image).await?, 200, "update")

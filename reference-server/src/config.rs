@@ -3,7 +3,7 @@
 //!
 //! | TOML key (3.2.1 name) | flag | environment | default |
 //! |---|---|---|---|
-//! | `defaultEndpointEnabled` | `--no-default-endpoint` | `PIXSTORE_DEFAULT_ENDPOINT_ENABLED` | `true` |
+//! | `defaultEndpointEnabled` | `--no-default-endpoint` | - | `true` |
 //! | `defaultEndpointListenHost` | `--listen-host` | `PIXSTORE_LISTEN_HOST` | `0.0.0.0` |
 //! | `defaultEndpointListenPort` | `--port` | `PIXSTORE_PORT` | `7482` |
 //! | `defaultEndpointRoute` | `--route` | `PIXSTORE_ROUTE` | `/pixstore-image` |

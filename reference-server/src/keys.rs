@@ -93,22 +93,43 @@ fn read(path: &Path) -> Result<Option<KeyFile>, KeyError> {
 
 /// Writes the file atomically with mode 0600 (temporary file, fsync, rename, fsync of the folder).
 fn write(path: &Path, file: &KeyFile) -> Result<(), KeyError> {
+    write_with(path, file, false).map(|_| ())
+}
+
+/// Writes the key file through a new, exclusively created temporary file (never a file or link
+/// someone else prepared). With `create_only`, an existing key file is kept and `Ok(false)` is
+/// returned: two processes generating the first key at once agree on the winner's.
+fn write_with(path: &Path, file: &KeyFile, create_only: bool) -> Result<bool, KeyError> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let tmp = dir.join(format!(".proof-keys.{}.tmp", std::process::id()));
+    let mut nonce = [0u8; 8];
+    getrandom::fill(&mut nonce).map_err(|e| io(path)(std::io::Error::other(e)))?;
+    let tmp = dir.join(format!(".proof-keys.{}.tmp", u64::from_le_bytes(nonce)));
     let text = serde_json::to_vec_pretty(file).map_err(|e| invalid(path, e))?;
     {
         let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
+        opts.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
         let mut f = opts.open(&tmp).map_err(io(&tmp))?;
         f.write_all(&text).map_err(io(&tmp))?;
         f.sync_all().map_err(io(&tmp))?;
     }
-    std::fs::rename(&tmp, path).map_err(io(path))?;
+    let placed = if create_only {
+        // A hard link fails if the key file exists; the temporary name goes either way.
+        let linked = std::fs::hard_link(&tmp, path);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+            Err(e) => return Err(io(path)(e)),
+        }
+    } else {
+        std::fs::rename(&tmp, path).map_err(io(path))?;
+        true
+    };
     crate::store::sync_dir(dir).map_err(io(dir))?;
-    Ok(())
+    Ok(placed)
 }
 
 /// Loads the keyring from `path`, generating and persisting a first key when the file does not
@@ -122,7 +143,11 @@ pub fn load_or_create(path: &Path) -> Result<Keyring, KeyError> {
         signing: 1,
         keys: vec![KeyEntry { kid: 1, secret: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret) }],
     };
-    write(path, &file)?;
+    if !write_with(path, &file, true)? {
+        // Another process generated the first key at the same time: use its file.
+        let theirs = read(path)?.ok_or_else(|| invalid(path, "the file vanished"))?;
+        return to_keyring(path, &theirs);
+    }
     tracing::info!(path = %path.display(), kid = 1, "generated a proof key");
     to_keyring(path, &file)
 }

@@ -149,7 +149,27 @@ pub fn system_clock() -> Clock {
 struct KeyState {
     ring: RwLock<Arc<Keyring>>,
     source: keys::KeySource,
-    last_reload: Mutex<Option<Instant>>,
+    watch: Mutex<KeyWatch>,
+}
+
+/// When the key file was last looked at, and what it was then.
+#[derive(Default)]
+struct KeyWatch {
+    last_check: Option<Instant>,
+    last_forced: Option<Instant>,
+    stamp: Option<FileStamp>,
+}
+
+/// A file's identity and version: a rewrite (rename) changes it.
+type FileStamp = (Option<std::time::SystemTime>, u64, u64);
+
+fn file_stamp(path: &Path) -> Option<FileStamp> {
+    let m = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let ino = std::os::unix::fs::MetadataExt::ino(&m);
+    #[cfg(not(unix))]
+    let ino = 0;
+    Some((m.modified().ok(), m.len(), ino))
 }
 
 /// Settings of the service (from [`crate::config::Config`]).
@@ -203,7 +223,18 @@ impl<S: Store> ImageService<S> {
         let ring = keys.load()?;
         Ok(ImageService {
             store,
-            keys: KeyState { ring: RwLock::new(Arc::new(ring)), source: keys.clone(), last_reload: Mutex::new(None) },
+            keys: KeyState {
+                ring: RwLock::new(Arc::new(ring)),
+                watch: Mutex::new(KeyWatch {
+                    last_check: Some(Instant::now()),
+                    last_forced: None,
+                    stamp: match keys {
+                        keys::KeySource::File(path) => file_stamp(path),
+                        keys::KeySource::Inline(_) => None,
+                    },
+                }),
+                source: keys.clone(),
+            },
             options,
             clock: system_clock(),
             writers: Mutex::new(HashMap::new()),
@@ -231,25 +262,38 @@ impl<S: Store> ImageService<S> {
         (self.clock)()
     }
 
+    /// The current keyring. A key file is checked for changes (a `stat`) at most once per
+    /// [`KEY_RELOAD_INTERVAL`], so a `keys rotate` by another process reaches minting and
+    /// verifying alike, and a removed key stops verifying (spec §8.4).
     fn keyring(&self) -> Arc<Keyring> {
+        self.refresh_keys(false);
         self.keys.ring.read().map_or_else(|p| p.into_inner().clone(), |g| g.clone())
     }
 
-    /// Re-reads the key file (after `keys rotate`), at most once per [`KEY_RELOAD_INTERVAL`].
-    fn reload_keys(&self) -> bool {
-        let Ok(mut last) = self.keys.last_reload.lock() else {
-            return false;
-        };
+    /// Re-reads the key file when it changed (or, with `force`, in any case: a proof named a
+    /// key id this process does not know), at most once per [`KEY_RELOAD_INTERVAL`]. Whether a
+    /// new keyring was loaded.
+    fn refresh_keys(&self, force: bool) -> bool {
+        let keys::KeySource::File(path) = &self.keys.source else { return false };
+        let Ok(mut watch) = self.keys.watch.lock() else { return false };
+        let last = if force { watch.last_forced } else { watch.last_check };
         if last.is_some_and(|t| t.elapsed() < KEY_RELOAD_INTERVAL) {
             return false;
         }
-        *last = Some(Instant::now());
-        let keys::KeySource::File(path) = &self.keys.source else { return false };
+        if force {
+            watch.last_forced = Some(Instant::now());
+        }
+        watch.last_check = Some(Instant::now());
+        let stamp = file_stamp(path);
+        if !force && stamp == watch.stamp {
+            return false;
+        }
         match keys::load(path) {
             Ok(ring) => {
                 if let Ok(mut g) = self.keys.ring.write() {
                     *g = Arc::new(ring);
                 }
+                watch.stamp = stamp;
                 true
             }
             Err(e) => {
@@ -257,6 +301,10 @@ impl<S: Store> ImageService<S> {
                 false
             }
         }
+    }
+
+    fn reload_keys(&self) -> bool {
+        self.refresh_keys(true)
     }
 
     fn check_image(&self, bytes: &[u8]) -> Result<Format, ServiceError> {

@@ -317,6 +317,18 @@ impl FsStore {
     }
 }
 
+/// How old a temporary file must be before a starting store removes it.
+const STALE_TEMPORARY: std::time::Duration = std::time::Duration::from_secs(600);
+
+fn is_stale(entry: &std::fs::DirEntry) -> bool {
+    entry
+        .metadata()
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age > STALE_TEMPORARY)
+}
+
 fn remove_temporaries(root: &Path) -> Result<(), StoreError> {
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -327,7 +339,9 @@ fn remove_temporaries(root: &Path) -> Result<(), StoreError> {
             let name = name.to_string_lossy();
             if entry.file_type().map_err(io_err(&path))?.is_dir() {
                 stack.push(path);
-            } else if name.starts_with('.') && name.ends_with(".tmp") {
+            } else if name.starts_with('.') && name.ends_with(".tmp") && is_stale(&entry) {
+                // Only old ones: another process (the CLI beside the server, another instance)
+                // may be between its write and its rename right now.
                 std::fs::remove_file(&path).map_err(io_err(&path))?;
                 tracing::info!(path = %path.display(), "removed a temporary file left by an interrupted write");
             }

@@ -156,3 +156,30 @@ async fn rotated_keys_are_picked_up() {
         assert_eq!(body[0], State::Updated.byte());
     }
 }
+
+// PROOF-5 (spec §8.4): a running server mints with the new signing key within a second of
+// `keys rotate` by another process, and a key removed from the file stops verifying.
+#[tokio::test]
+async fn running_servers_follow_the_key_file() {
+    use base64::Engine as _;
+    let s = TestServer::start().await;
+    let image = png(400, 12);
+    let first = s.create(&image).await;
+    let kid_of = |r: &proto::record::ImageRecord| {
+        let b = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&r.stateless_proof).unwrap();
+        u32::from_be_bytes([b[2], b[3], b[4], b[5]])
+    };
+    assert_eq!(kid_of(&first), 1);
+    let keys = s.data().join("proof-keys.json");
+    for _ in 0..3 {
+        reference_server::keys::rotate(&keys).unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let fresh = s.fresh_record(&first.id).await;
+    assert_eq!(kid_of(&fresh), 4, "the running server must sign with the newest key");
+    // Key 1 left the file (the newest 3 are kept): its proof no longer verifies.
+    let body = s.fetch(&first, None).await.bytes().await.unwrap();
+    assert_eq!(body[0], State::InvalidProof.byte());
+    let body = s.fetch(&fresh, None).await.bytes().await.unwrap();
+    assert_eq!(body[0], State::Updated.byte());
+}

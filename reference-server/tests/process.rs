@@ -145,8 +145,9 @@ impl XorShift {
 
 // SERVE-3, TOKEN-2: SIGKILL at random moments while 4 images are updated continuously. After
 // each restart every image decrypts to one of the versions written to it, its token is at least
-// that of the last update the server acknowledged, no temporary file survives the restart, and
-// the proofs minted before the first start still verify.
+// that of the last update the server acknowledged, stale temporary files are removed at start,
+// and the proofs minted before the first start still verify. (A killed process leaves the page
+// cache intact, so this shows atomicity, not that the fsyncs reach the disk.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_during_updates_loses_nothing_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
@@ -201,17 +202,21 @@ async fn sigkill_during_updates_loses_nothing_acknowledged() {
                 acked.insert(id, *last);
             }
         }
+        // Temporary files of the killed writes are removed at start once they are old (a young
+        // one might belong to a live writer in another process): age them, and they go.
+        let temporaries = |data: &Path| -> Vec<std::path::PathBuf> {
+            common::snapshot(&data.join("images"))
+                .into_iter()
+                .map(|(p, _)| p)
+                .filter(|p| p.to_string_lossy().ends_with(".tmp"))
+                .collect()
+        };
+        let old = std::time::SystemTime::now() - Duration::from_secs(3600);
+        for t in temporaries(&data) {
+            std::fs::File::options().write(true).open(&t).unwrap().set_modified(old).unwrap();
+        }
         server = spawn(&data);
-        // No temporary file survives (removed at start).
-        let leftovers: Vec<_> = common::snapshot(&data.join("images"))
-            .into_iter()
-            .filter(|(p, _)| p.to_string_lossy().ends_with(".tmp"))
-            .collect();
-        assert!(
-            leftovers.is_empty(),
-            "round {round}: temporary files left: {:?}",
-            leftovers.iter().map(|(p, _)| p).collect::<Vec<_>>()
-        );
+        assert!(temporaries(&data).is_empty(), "round {round}: stale temporary files survived the start");
         for record in &records {
             // The proof minted before the first start still verifies (keys persisted).
             let body = fetch(&client, server.endpoint, record).await;

@@ -74,6 +74,12 @@ async fn dir_prefix(ctx: &Ctx) -> CheckResult {
             format!("dir \" Team Photos! \" must give an id starting with \"teamphotos:\", got {:?}", record.id),
         ));
     }
+    // A prefix that is empty after sanitising is refused (never an id starting with ':').
+    let ex = c.create_raw_with_dir(&png(300, 52), "!!!").await.map_err(transport)?;
+    if ex.status != 400 {
+        let message = format!("dir \"!!!\" (empty once sanitised) must be refused with 400, got {}", ex.status);
+        return Err(fail_with("status", message, &ex));
+    }
     Ok(())
 }
 

@@ -20,7 +20,7 @@ pub(super) fn checks() -> Vec<Check> {
             "5.3",
             ["TOKEN-7", "HTTP-9"],
             Must,
-            "without the header, ?token= is read",
+            "without the header ?token= is read; with it, the header wins",
             token_in_query
         ),
         check!(
@@ -65,7 +65,12 @@ async fn token_in_query(ctx: &Ctx) -> CheckResult {
     let f = fixture(ctx, 21).await?;
     let target = format!("{}?token={}", image_target(ctx, &f.record.id), f.record.token);
     let ex = get(ctx, &target, &[("x-pixstore-proof", &f.record.stateless_proof)]).await?;
-    expect_state(&ex, State::Success)
+    expect_state(&ex, State::Success)?;
+    // The header wins over the query: a stale header token with the current one in the query
+    // is Updated.
+    let ex = get(ctx, &target, &[("x-pixstore-proof", &f.record.stateless_proof), ("x-pixstore-token", "1")]).await?;
+    expect_state(&ex, State::Updated)
+        .map_err(|_| fail_with("token", "the x-pixstore-token header must win over ?token=", &ex))
 }
 
 async fn duplicate_token_headers(ctx: &Ctx) -> CheckResult {
