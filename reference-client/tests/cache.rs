@@ -195,23 +195,48 @@ async fn cache_files_hold_no_key_iv_or_tag() {
     s.shutdown().await;
 }
 
+/// Hands the client the fetched bytes themselves (no copy) and remembers them, so a test can
+/// see which buffer the client received.
+struct Passthrough<F> {
+    inner: F,
+    handed: Arc<Mutex<Vec<bytes::Bytes>>>,
+}
+
+impl<C: ?Sized + Sync, F: reference_client::fetcher::Fetcher<C>> reference_client::fetcher::Fetcher<C>
+    for Passthrough<F>
+{
+    fn fetch<'a>(
+        &'a self,
+        record: &'a reference_client::proto::record::ImageRecord,
+        context: &'a C,
+    ) -> reference_client::fetcher::FetchFuture<'a> {
+        Box::pin(async move {
+            let body = self.inner.fetch(record, context).await?;
+            self.handed.lock().unwrap().push(body.clone());
+            Ok(body)
+        })
+    }
+}
+
 // CLIENT-2 for the memory store: the cached ciphertext is exactly the ciphertext, in a buffer
-// of its own (no view into the Updated payload, whose buffer held the key).
+// of its own: not a view into the very Updated payload buffer the client received (which held
+// the key, as 3.2.1's cache kept it).
 #[tokio::test]
 async fn memory_entries_hold_only_the_ciphertext() {
     let s = TestServer::start().await;
-    let (fetcher, seen) = Tamper::new(s.fetcher(), |b| b);
+    let handed = Arc::new(Mutex::new(Vec::new()));
+    let fetcher = Passthrough { inner: s.fetcher(), handed: handed.clone() };
     let client = s.client_with(fetcher, MemoryCache::new());
     let r1 = s.create(&png(5000, 300)).await;
     s.update(&r1.id, &png(5000, 301)).await;
     let got = client.get_image(&r1, &()).await.unwrap();
     assert_eq!(got.source(), Source::Network(State::Updated));
-    let body = seen.lock().unwrap()[0].clone();
+    let body = handed.lock().unwrap()[0].clone();
     let m = common::updated_meta(&body).unwrap();
     let e = client.cache().get(&r1.id).await.unwrap().unwrap();
     assert_eq!(e.ciphertext.as_ref(), &body[69..]);
     let body_range = body.as_ptr_range();
-    assert!(!body_range.contains(&e.ciphertext.as_ptr()));
+    assert!(!body_range.contains(&e.ciphertext.as_ptr()), "the cache keeps a view into the payload buffer");
     for secret in [&m.key[..], &m.iv[..], &m.tag[..]] {
         assert!(!e.ciphertext.windows(secret.len()).any(|w| w == secret));
     }
