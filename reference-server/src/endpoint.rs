@@ -59,6 +59,57 @@ fn payload_response(payload: WirePayload, allow_origin: &str, faults: Faults) ->
     response_with(Kind::Payload(len), allow_origin, body, faults)
 }
 
+/// A CORS preflight answer (HTTP-7) for a custom route whose requests also carry
+/// `extra_headers`, your own request headers such as `authorization`: they are added to
+/// `Access-Control-Allow-Headers`, after `x-pixstore-proof` and `x-pixstore-token`.
+///
+/// A browser sends a preflight before any request with the Pixstore headers to another origin;
+/// without this answer the browser never sends the GET. [`preflight`] is the same as a filter.
+pub fn preflight_response(allow_origin: &str, extra_headers: &[&str]) -> Response<Body> {
+    let mut r = response_with(Kind::Preflight, allow_origin, Body::empty(), Faults::default());
+    let name = warp::http::header::ACCESS_CONTROL_ALLOW_HEADERS;
+    let listed = r.headers().get(&name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let all = core::iter::once(listed.as_str())
+        .chain(extra_headers.iter().copied())
+        .filter(|h| !h.is_empty())
+        .collect::<Vec<_>>()
+        .join(", ");
+    match warp::http::HeaderValue::from_str(&all) {
+        Ok(value) => {
+            r.headers_mut().insert(name, value);
+        }
+        // A header name with characters a header value cannot hold is a programming error of
+        // the caller; the standard list still goes out and the browser names the missing one.
+        Err(_) => tracing::warn!(?extra_headers, "preflight: extra header names are not valid header text"),
+    }
+    r
+}
+
+/// Answers every `OPTIONS` request that reaches it as a CORS preflight for a custom route
+/// ([`preflight_response`]). Mount it beside your GET route: `preflight(origin, &["authorization"]).or(route)`.
+pub fn preflight(
+    allow_origin: &str,
+    extra_headers: &[&str],
+) -> impl Filter<Extract = (Response<Body>,), Error = warp::Rejection> + Clone {
+    let origin: Arc<str> = allow_origin.into();
+    let extra: Arc<[String]> = extra_headers.iter().map(|h| (*h).to_owned()).collect();
+    warp::options().and(warp::path::full()).map(move |path: warp::path::FullPath| {
+        tracing::debug!(method = "OPTIONS", path = path.as_str(), status = 204, "preflight");
+        let extra = extra.iter().map(String::as_str).collect::<Vec<_>>();
+        preflight_response(&origin, &extra)
+    })
+}
+
+/// A refusal of your own on a custom route (authentication failed, say), with the headers every
+/// answer of the endpoint carries: `Cache-Control: no-store` (HTTP-5) and the CORS headers
+/// (HTTP-6), so a browser app can read the status instead of seeing a network error. The body is
+/// `message`, not a wire payload.
+pub fn refusal(status: StatusCode, message: &str, allow_origin: &str) -> Response<Body> {
+    let mut r = response_with(Kind::NotFound, allow_origin, Body::from(message.to_owned()), Faults::default());
+    *r.status_mut() = status;
+    r
+}
+
 /// The request's proof (HTTP-11) and client token (TOKEN-6, TOKEN-7).
 fn proof_and_token(parts: &RequestParts) -> (Option<String>, Option<token::Token>) {
     // A value that is not visible ASCII cannot be a proof: it stays a (failing) proof.
@@ -142,9 +193,18 @@ pub fn default_endpoint<S: Store>(
                         log(&id.as_request_id(), &served);
                         payload_response(served.payload, &origin, faults)
                     }
-                    Action::Preflight => response_with(Kind::Preflight, &origin, Body::empty(), faults),
-                    Action::MethodNotAllowed => response_with(Kind::MethodNotAllowed, &origin, Body::empty(), faults),
-                    Action::NotFound => response_with(Kind::NotFound, &origin, Body::from("Not found"), faults),
+                    Action::Preflight => {
+                        tracing::debug!(method = method.as_str(), path, status = 204, "preflight");
+                        response_with(Kind::Preflight, &origin, Body::empty(), faults)
+                    }
+                    Action::MethodNotAllowed => {
+                        tracing::debug!(method = method.as_str(), path, status = 405, "method not allowed");
+                        response_with(Kind::MethodNotAllowed, &origin, Body::empty(), faults)
+                    }
+                    Action::NotFound => {
+                        tracing::debug!(method = method.as_str(), path, status = 404, "not found");
+                        response_with(Kind::NotFound, &origin, Body::from("Not found"), faults)
+                    }
                 }
             }
         },

@@ -24,11 +24,38 @@ pub struct Faults {
     pub mislabel_missing_proof: bool,
     /// Pad one-byte states with a trailing zero byte (breaks WIRE-4).
     pub pad_one_byte_states: bool,
+    /// Flip the last ciphertext byte of every Success and Updated payload on the way out, so no
+    /// client can authenticate it (breaks ENV-4; the browser interop test's negative run).
+    pub flip_ciphertext_byte: bool,
 }
 
 impl Faults {
     /// Whether any fault is on.
     pub fn any(&self) -> bool {
         *self != Faults::default()
+    }
+
+    /// The faults named in a comma-separated list (`flip-ciphertext-byte,drop-cors`), as the
+    /// `pixstore-server` binary reads them from `PIXSTORE_TEST_FAULTS` when built with the
+    /// `test-faults` feature. Names are the field names with `-` for `_`.
+    pub fn from_names(names: &str) -> Result<Faults, String> {
+        let mut f = Faults::default();
+        for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let flag = match name {
+                "accept-expired-proofs" => &mut f.accept_expired_proofs,
+                "accept-bad-tags" => &mut f.accept_bad_tags,
+                "reuse-token-on-update" => &mut f.reuse_token_on_update,
+                "not-found-before-proof" => &mut f.not_found_before_proof,
+                "mix-versions" => &mut f.mix_versions,
+                "drop-no-store" => &mut f.drop_no_store,
+                "drop-cors" => &mut f.drop_cors,
+                "mislabel-missing-proof" => &mut f.mislabel_missing_proof,
+                "pad-one-byte-states" => &mut f.pad_one_byte_states,
+                "flip-ciphertext-byte" => &mut f.flip_ciphertext_byte,
+                other => return Err(format!("unknown fault {other:?}: see reference_server::faults::Faults")),
+            };
+            *flag = true;
+        }
+        Ok(f)
     }
 }

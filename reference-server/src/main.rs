@@ -40,6 +40,16 @@ struct Options {
     /// Largest accepted image in bytes [default: 33554432].
     #[arg(long, global = true, env = "PIXSTORE_MAX_IMAGE_BYTES")]
     max_image_bytes: Option<u64>,
+    /// Log lines on stderr: `text` for people, `json` (one object per line) for log shippers and
+    /// scripts. Levels and targets come from PIXSTORE_LOG (e.g. `debug` logs every request).
+    #[arg(long, global = true, env = "PIXSTORE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -179,7 +189,7 @@ fn print_record(r: &proto::record::ImageRecord) {
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Serve(args) => {
-            let config = file_config(&cli.options, Some(&args))?;
+            let config = with_test_faults(file_config(&cli.options, Some(&args))?)?;
             let running = reference_server::start(config).await.map_err(|e| e.to_string())?;
             if args.print_addresses {
                 println!(
@@ -236,15 +246,42 @@ async fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PIXSTORE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => logs.json().init(),
+        // Colours only for a terminal: escape codes in a log file or pipe are noise.
+        LogFormat::Text => logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
+    }
+}
+
+/// `PIXSTORE_TEST_FAULTS` (only in builds with the `test-faults` feature): deliberate protocol
+/// faults, so tests outside this crate can show that they catch a broken server.
+#[cfg(feature = "test-faults")]
+fn with_test_faults(config: Config) -> Result<Config, String> {
+    match std::env::var("PIXSTORE_TEST_FAULTS") {
+        Ok(names) if !names.is_empty() => {
+            let faults = reference_server::faults::Faults::from_names(&names)?;
+            tracing::warn!(faults = names, "PIXSTORE_TEST_FAULTS: serving deliberately BROKEN answers");
+            Ok(config.with_faults(faults))
+        }
+        _ => Ok(config),
+    }
+}
+
+#[cfg(not(feature = "test-faults"))]
+fn with_test_faults(config: Config) -> Result<Config, String> {
+    if std::env::var_os("PIXSTORE_TEST_FAULTS").is_some_and(|v| !v.is_empty()) {
+        return Err("PIXSTORE_TEST_FAULTS is set, but this build has no test-faults feature".to_owned());
+    }
+    Ok(config)
+}
+
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PIXSTORE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    init_logging(cli.options.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

@@ -92,7 +92,8 @@ impl WirePayload {
 
     /// The state byte.
     pub fn state(&self) -> State {
-        self.head.first().and_then(|b| State::from_byte(*b).ok()).unwrap_or(State::InternalError)
+        // An Updated payload is sent straight from the stored buffer: its head is empty.
+        self.head.first().or(self.body.first()).and_then(|b| State::from_byte(*b).ok()).unwrap_or(State::InternalError)
     }
 
     /// Total length (the HTTP Content-Length).
@@ -527,9 +528,11 @@ impl<S: Store> ImageService<S> {
                 WirePayload { head: Bytes::from(head), body: image.ciphertext() }
             }
             // SERVE-3: both payloads come from the one stored buffer just loaded.
-            (Payload::Updated { .. }, Some(image)) => WirePayload { head: Bytes::new(), body: image.updated_payload() },
+            (Payload::Updated { .. }, Some(image)) => {
+                self.fault_flip(WirePayload { head: Bytes::new(), body: image.updated_payload() })
+            }
             (Payload::Success { ciphertext, .. }, _) => {
-                WirePayload { head: Bytes::from_static(&SUCCESS_HEAD), body: ciphertext.clone() }
+                self.fault_flip(WirePayload { head: Bytes::from_static(&SUCCESS_HEAD), body: ciphertext.clone() })
             }
             (p, _) => self.fault_pad(WirePayload::error(p.state())),
         };
@@ -542,6 +545,19 @@ impl<S: Store> ImageService<S> {
             return WirePayload { head: payload.head, body: Bytes::from_static(&[0]) };
         }
         payload
+    }
+
+    /// The `flip_ciphertext_byte` fault: the last byte of the body (the ciphertext's last byte in
+    /// both Success and Updated) inverted, in a copy; the stored version is untouched.
+    fn fault_flip(&self, payload: WirePayload) -> WirePayload {
+        if !self.options.faults.flip_ciphertext_byte {
+            return payload;
+        }
+        let mut body = payload.body.to_vec();
+        if let Some(last) = body.last_mut() {
+            *last ^= 0xff;
+        }
+        WirePayload { head: payload.head, body: Bytes::from(body) }
     }
 
     /// 3.2.1's `customEndpointHelper(imageId, clientToken, statelessProof)`: the wire payload for

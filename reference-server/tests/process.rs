@@ -310,3 +310,55 @@ async fn keys_from_the_environment() {
         String::from_utf8_lossy(&bad.stderr)
     );
 }
+
+// `--log-format json` with PIXSTORE_LOG=debug: one JSON object per line on stderr, one event per
+// request with the id and the state served (what the browser interop test counts requests by),
+// and never the proof (PROOF-13).
+#[tokio::test]
+async fn json_logs_name_every_request_and_its_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let file = dir.path().join("a.png");
+    std::fs::write(&file, png(800, 3)).unwrap();
+    let out = Command::new(BIN).arg("--data-dir").arg(&data).arg("put").arg(&file).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let record = ImageRecord::from_json(&out.stdout).unwrap();
+    let mut child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["--log-format", "json", "serve", "--listen-host", "127.0.0.1", "--port", "0", "--print-addresses"])
+        .env("PIXSTORE_LOG", "info,reference_server=debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let endpoint: SocketAddr = v["endpoint"].as_str().unwrap().parse().unwrap();
+    let client = reqwest::Client::new();
+    fetch(&client, endpoint, &record).await;
+    let url = format!("http://{endpoint}{}", proto::client::request_target("/pixstore-image", &record.id));
+    client.request(reqwest::Method::OPTIONS, &url).send().await.unwrap();
+    client.get(&url).header("x-pixstore-proof", "short").send().await.unwrap();
+    // SIGTERM: the server logs its shutdown and exits, which closes stderr.
+    Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    let events = BufReader::new(child.stderr.take().unwrap())
+        .lines()
+        .map(|l| {
+            let l = l.unwrap();
+            serde_json::from_str::<serde_json::Value>(&l).unwrap_or_else(|e| panic!("not a JSON line: {e}: {l}"))
+        })
+        .collect::<Vec<_>>();
+    child.wait().unwrap();
+    let of = |message: &str| events.iter().filter(|e| e["fields"]["message"] == message).collect::<Vec<_>>();
+    let requests = of("image request");
+    assert_eq!(requests.len(), 2, "{events:#?}");
+    assert!(requests.iter().all(|e| e["fields"]["id"] == record.id.as_str()));
+    assert_eq!(requests[0]["fields"]["state"], "Updated");
+    assert_eq!(requests[1]["fields"]["state"], "InvalidProof");
+    assert_eq!(requests[1]["fields"]["proof_error"], "Malformed");
+    assert_eq!(of("preflight").len(), 1, "{events:#?}");
+    let text = serde_json::to_string(&events).unwrap();
+    assert!(!text.contains(&record.stateless_proof), "a proof reached the log");
+}
