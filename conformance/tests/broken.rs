@@ -68,6 +68,16 @@ broken!(
     drop_no_store,
     ["PXS-10.2-headers-on-every-state", "PXS-10.2-preflight", "PXS-10.3-extra-segments"]
 );
+broken!(
+    corrupts_every_ciphertext,
+    flip_ciphertext_byte,
+    [
+        "PXS-9.2-updated-without-token",
+        "PXS-9.2-success-with-current-token",
+        "PXS-6.3-png-format-byte",
+        "PXS-6.1-large-image"
+    ]
+);
 broken!(drops_cors, drop_cors, ["PXS-10.2-headers-on-every-state", "PXS-10.2-preflight"]);
 broken!(mislabels_a_state, mislabel_missing_proof, ["PXS-9.1-missing-proof", "PXS-9.1-no-existence-oracle"]);
 broken!(
