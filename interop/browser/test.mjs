@@ -33,7 +33,7 @@ if (!args.server || !args.custom) {
   process.exit(2);
 }
 
-// Proofs live (W, 2W] (PROOF-10); no skew, so the expired-proof step waits at most 2W + 1 s.
+// Proofs live (W, 2W] (PROOF-6); no skew, so the expired-proof step waits at most 2W + 1 s.
 const WINDOW_MS = 4000;
 const STEP_TIMEOUT_MS = 120_000;
 const BEARER = 'secret-token-of-player-42'; // the custom route example's test credential
@@ -70,7 +70,10 @@ async function step(name, fn) {
   }
 }
 
+let failing = false;
 async function fail(label, e) {
+  if (failing) return;
+  failing = true;
   log(`FAILED at ${label}: ${e instanceof StepFailure ? e.message : e?.stack ?? e}`);
   await mkdir(args.out, { recursive: true });
   if (page) {
@@ -103,11 +106,23 @@ async function shutdown() {
 
 /** Every JSON log event of our two server processes, tagged with its source. */
 const events = [];
+/** Child processes, killed however this process ends (a failed step, an exception, a signal). */
+const children = [];
+process.on('exit', () => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+});
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    log(`${signal}: stopping`);
+    process.exit(130);
+  });
+}
 
 /** Starts a process that prints one JSON line on stdout when listening; collects its JSON logs. */
 function startProcess(source, bin, argv, env) {
   return new Promise((resolve, reject) => {
     const child = spawn(bin, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
     cleanups.push(
       () =>
         new Promise((done) => {
@@ -142,7 +157,11 @@ function startProcess(source, bin, argv, env) {
     lines(child.stdout, (line) => {
       if (!ready) {
         ready = true;
-        resolve(JSON.parse(line));
+        try {
+          resolve(JSON.parse(line));
+        } catch (e) {
+          reject(new Error(`${source} printed ${JSON.stringify(line)} instead of its address: ${e}`));
+        }
       }
     });
     child.once('error', reject);
@@ -152,6 +171,11 @@ function startProcess(source, bin, argv, env) {
   });
 }
 
+/** Everything a server logged about `id`: image requests, errors, preflights and other methods. */
+const anythingFor = (source, id) =>
+  events.filter(
+    (e) => e.source === source && (e.fields?.id === id || e.fields?.path?.endsWith(`/${encodeURIComponent(id)}`)),
+  );
 const requestsFor = (source, id) =>
   events.filter((e) => e.source === source && e.fields?.message === 'image request' && e.fields.id === id);
 const preflightsFor = (source, id) =>
@@ -185,11 +209,11 @@ const fixtures = [
   ['png small', 'image/png', undefined, 64, 48, 'image/png'],
   ['jpeg small', 'image/jpeg', 0.9, 64, 48, 'image/jpg'], // byte 3 is `jpg`: FMT-3, spec §13
   ['webp small', 'image/webp', 0.9, 64, 48, 'image/webp'],
-  ['png large', 'image/png', undefined, 1100, 1000, 'image/png'],
+  ['png large', 'image/png', undefined, 1200, 1100, 'image/png'],
   ['jpeg large', 'image/jpeg', 1.0, 1500, 1300, 'image/jpg'],
-  ['webp large', 'image/webp', 1.0, 1100, 1000, 'image/webp'],
+  ['webp large', 'image/webp', 1.0, 1200, 1100, 'image/webp'],
 ];
-const MIN_LARGE_BYTES = 2 * 1024 * 1024;
+const MIN_LARGE_BYTES = 3 * 1024 * 1024;
 
 async function main() {
   const work = await mkdtemp(path.join(tmpdir(), 'pixstore-browser-'));
@@ -224,8 +248,9 @@ async function main() {
       if (!f) return res.writeHead(404).end();
       res.writeHead(200, { 'content-type': f[1] }).end(await readFile(path.join(www, f[0])));
     });
-    await new Promise((r) => server.listen(0, 'localhost', r));
+    await new Promise((r) => server.listen(0, '127.0.0.1', r));
     cleanups.push(() => new Promise((r) => server.close(r)));
+    // http://127.0.0.1:{port} is a third origin on the same socket, for the wrong-origin step.
     return `http://localhost:${server.address().port}`;
   });
 
@@ -254,7 +279,7 @@ async function main() {
   });
 
   const customBase = await step('start the custom route app (examples/custom_endpoint_warp.rs) on the same data', async () => {
-    const { address } = await startProcess('custom', args.custom, ['--serve', dataDir, '127.0.0.1:0', '*'], {
+    const { address } = await startProcess('custom', args.custom, ['--serve', dataDir, '127.0.0.1:0', pageOrigin], {
       PIXSTORE_LOG: 'info,reference_server=debug',
     });
     return `http://${address}`;
@@ -352,9 +377,11 @@ async function main() {
     await step(`getImage(${f.label}) again: served from IndexedDB, no request reaches the server`, async () => {
       const record = await cli('record', f.id);
       expect(await page.evaluate((id) => window.harness.cached(id), f.id), 'cachedImageExists is false');
+      const before = anythingFor('server', f.id).length;
       await expectImage(await get(`${f.label} (cached)`, record), f, `${f.label} from the cache`);
       await sleep(300);
-      await awaitRequests('server', f.id, 1);
+      const after = anythingFor('server', f.id);
+      expect(after.length === before, `the server logged ${JSON.stringify(after.slice(before))} for a cache hit`);
     });
   }
 
@@ -369,7 +396,10 @@ async function main() {
     await expectImage(await get('updated, new record', newRecord), want, 'new record after update');
     let seen = await awaitRequests('server', before.id, 2);
     expect(seen[1].fields.state === 'Success', `new record: server answered ${seen[1].fields.state}, expected Success`);
-    await expectImage(await get('updated, old record', oldRecord), want, 'old record after update');
+    // The old record's token and meta, with a proof minted now: proofs are bound to the id, not
+    // the version (PROOF-12), and a slow machine could otherwise outlive the first one's 2W.
+    const stale = { ...oldRecord, statelessProof: (await cli('record', before.id)).statelessProof };
+    await expectImage(await get('updated, old record', stale), want, 'old record after update');
     seen = await awaitRequests('server', before.id, 3); // SERVE-2, SERVE-3
     expect(seen[2].fields.state === 'Updated', `old record: server answered ${seen[2].fields.state}, expected Updated`);
   });
@@ -465,6 +495,25 @@ async function main() {
     expect(!outcome.ok && outcome.message.includes('403'), `getImage gave ${JSON.stringify(outcome).slice(0, 300)}`);
     expect(requestsFor('custom', record.id).length === 0, 'the route served an image to an unauthorized caller');
     expect(!(await page.evaluate((id) => window.harness.cached(id), record.id)), 'something was cached');
+  });
+
+  await step('a page on an origin the server does not name is refused by the browser (HTTP-6)', async () => {
+    const otherOrigin = pageOrigin.replace('localhost', '127.0.0.1');
+    const file = path.join(work, 'other-origin');
+    await writeFile(file, stored[0].bytes);
+    const record = await cli('put', file);
+    const other = await page.context().browser().newPage();
+    try {
+      other.on('console', (m) => log(`other page console.${m.type()}: ${m.text()}`));
+      await other.goto(`${otherOrigin}/`);
+      await other.waitForFunction(() => window.harness !== undefined, null, { timeout: 30_000 });
+      await other.evaluate((c) => window.harness.init(c), frontendConfig);
+      const outcome = await other.evaluate(([l, r]) => window.harness.get(l, r), ['other origin', record]);
+      expect(!outcome.ok && outcome.name === 'TypeError', `getImage from ${otherOrigin} gave ${JSON.stringify(outcome).slice(0, 300)}`);
+    } finally {
+      await other.close();
+    }
+    expect(anythingFor('server', record.id).length >= 1, 'the request never reached the server: nothing was tested');
   });
 
   await mkdir(args.out, { recursive: true });

@@ -42,10 +42,12 @@ fn authorize(header: Option<String>, player: u32) -> bool {
 fn app(
     service: Arc<ImageService<FsStore>>,
     origin: &str,
-) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
+) -> Result<impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone, Box<dyn std::error::Error>>
+{
     let origin: Arc<str> = origin.into();
-    // Browsers on another origin ask first whether they may send these headers (CORS preflight).
-    let preflight = endpoint::preflight(&origin, &["authorization"]);
+    // Browsers on another origin ask first whether they may send these headers (CORS preflight),
+    // on the route's paths only (HTTP-10).
+    let preflight = warp::path("player-image").and(endpoint::preflight(&origin, &["authorization"])?);
     let get = warp::get()
         .and(warp::path!("player-image" / u32 / String))
         .and(warp::header::optional::<String>("authorization"))
@@ -63,7 +65,7 @@ fn app(
                 endpoint::answer(&service, &image_id, &parts, &origin).await
             }
         });
-    preflight.or(get).unify()
+    Ok(preflight.or(get).unify())
 }
 
 /// `--serve DATA_DIR [ADDR] [ORIGIN]`: serve the route until Ctrl-C.
@@ -85,7 +87,7 @@ async fn serve(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         ..FileConfig::default()
     })?;
     let service = Arc::new(reference_server::open_service(&config)?);
-    let (addr, server) = warp::serve(app(service, origin)).try_bind_with_graceful_shutdown(addr, async {
+    let (addr, server) = warp::serve(app(service, origin)?).try_bind_with_graceful_shutdown(addr, async {
         let _ = tokio::signal::ctrl_c().await;
     })?;
     println!("{}", serde_json::json!({ "address": addr.to_string() }));
@@ -109,7 +111,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR example image".to_vec();
     let record = service.save(&png, Some("players")).await?;
 
-    let (addr, server) = warp::serve(app(service.clone(), "*")).bind_ephemeral(([127, 0, 0, 1], 0));
+    let (addr, server) = warp::serve(app(service.clone(), "*")?).bind_ephemeral(([127, 0, 0, 1], 0));
     tokio::spawn(server);
     let url = format!("http://{addr}{}", proto::client::request_target("/player-image/42", &record.id));
     let client = reqwest::Client::new();

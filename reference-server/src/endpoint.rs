@@ -61,52 +61,79 @@ fn payload_response(payload: WirePayload, allow_origin: &str, faults: Faults) ->
 
 /// A CORS preflight answer (HTTP-7) for a custom route whose requests also carry
 /// `extra_headers`, your own request headers such as `authorization`: they are added to
-/// `Access-Control-Allow-Headers`, after `x-pixstore-proof` and `x-pixstore-token`.
+/// `Access-Control-Allow-Headers`, after `x-pixstore-proof` and `x-pixstore-token`. Names that
+/// are not valid header names are left out (and logged); [`preflight`] refuses them up front.
 ///
 /// A browser sends a preflight before any request with the Pixstore headers to another origin;
-/// without this answer the browser never sends the GET. [`preflight`] is the same as a filter.
+/// without this answer the browser never sends the GET.
 pub fn preflight_response(allow_origin: &str, extra_headers: &[&str]) -> Response<Body> {
+    let valid = extra_headers
+        .iter()
+        .filter(|h| {
+            let ok = warp::http::HeaderName::from_bytes(h.as_bytes()).is_ok();
+            if !ok {
+                tracing::warn!(name = h, "preflight: not a header name, left out of Access-Control-Allow-Headers");
+            }
+            ok
+        })
+        .copied()
+        .collect::<Vec<_>>();
     let mut r = response_with(Kind::Preflight, allow_origin, Body::empty(), Faults::default());
     let name = warp::http::header::ACCESS_CONTROL_ALLOW_HEADERS;
     let listed = r.headers().get(&name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-    let all = core::iter::once(listed.as_str())
-        .chain(extra_headers.iter().copied())
-        .filter(|h| !h.is_empty())
-        .collect::<Vec<_>>()
-        .join(", ");
-    match warp::http::HeaderValue::from_str(&all) {
-        Ok(value) => {
-            r.headers_mut().insert(name, value);
-        }
-        // A header name with characters a header value cannot hold is a programming error of
-        // the caller; the standard list still goes out and the browser names the missing one.
-        Err(_) => tracing::warn!(?extra_headers, "preflight: extra header names are not valid header text"),
+    let all = core::iter::once(listed.as_str()).chain(valid).filter(|h| !h.is_empty()).collect::<Vec<_>>().join(", ");
+    // Header names are valid header values, so this conversion does not fail.
+    if let Ok(value) = warp::http::HeaderValue::from_str(&all) {
+        r.headers_mut().insert(name, value);
     }
     r
 }
 
 /// Answers every `OPTIONS` request that reaches it as a CORS preflight for a custom route
-/// ([`preflight_response`]). Mount it beside your GET route: `preflight(origin, &["authorization"]).or(route)`.
+/// ([`preflight_response`]). It does not look at the path: mount it under your route's path, as
+/// HTTP-10 keeps preflights to the route, and beside your GET filter:
+///
+/// ```no_run
+/// # use warp::Filter;
+/// # fn get() -> impl Filter<Extract = (warp::http::Response<warp::hyper::Body>,), Error = warp::Rejection> + Clone {
+/// #     warp::any().map(|| warp::http::Response::new(warp::hyper::Body::empty()))
+/// # }
+/// let preflight = reference_server::endpoint::preflight("https://app.example", &["authorization"])?;
+/// let app = warp::path("player-image").and(preflight).or(get()).unify();
+/// # Ok::<(), warp::http::header::InvalidHeaderName>(())
+/// ```
+///
+/// Fails if one of `extra_headers` is not a valid header name.
 pub fn preflight(
     allow_origin: &str,
     extra_headers: &[&str],
-) -> impl Filter<Extract = (Response<Body>,), Error = warp::Rejection> + Clone {
+) -> Result<
+    impl Filter<Extract = (Response<Body>,), Error = warp::Rejection> + Clone,
+    warp::http::header::InvalidHeaderName,
+> {
+    for h in extra_headers {
+        warp::http::HeaderName::from_bytes(h.as_bytes())?;
+    }
     let origin: Arc<str> = allow_origin.into();
     let extra: Arc<[String]> = extra_headers.iter().map(|h| (*h).to_owned()).collect();
-    warp::options().and(warp::path::full()).map(move |path: warp::path::FullPath| {
+    Ok(warp::options().and(warp::path::full()).map(move |path: warp::path::FullPath| {
         tracing::debug!(method = "OPTIONS", path = path.as_str(), status = 204, "preflight");
         let extra = extra.iter().map(String::as_str).collect::<Vec<_>>();
         preflight_response(&origin, &extra)
-    })
+    }))
 }
 
 /// A refusal of your own on a custom route (authentication failed, say), with the headers every
 /// answer of the endpoint carries: `Cache-Control: no-store` (HTTP-5) and the CORS headers
 /// (HTTP-6), so a browser app can read the status instead of seeing a network error. The body is
-/// `message`, not a wire payload.
+/// `message` as `text/plain`, not a wire payload, so `status` should be a 4xx or 5xx: a 2xx
+/// would invite clients to decode the text as a wire payload.
 pub fn refusal(status: StatusCode, message: &str, allow_origin: &str) -> Response<Body> {
+    debug_assert!(status.is_client_error() || status.is_server_error(), "a refusal needs a 4xx or 5xx status");
     let mut r = response_with(Kind::NotFound, allow_origin, Body::from(message.to_owned()), Faults::default());
     *r.status_mut() = status;
+    r.headers_mut()
+        .insert(warp::http::header::CONTENT_TYPE, warp::http::HeaderValue::from_static("text/plain; charset=utf-8"));
     r
 }
 
@@ -134,9 +161,9 @@ fn log(id: &RequestId<'_>, served: &Served) {
         RequestId::Undecodable => "<undecodable>",
     };
     match (&served.detail, served.payload.state()) {
-        (Detail::Storage(e), _) => tracing::warn!(id, error = %e, "InternalError"),
-        (Detail::CorruptVersion, _) => {
-            tracing::warn!(id, "InternalError: stored version has no ciphertext")
+        (Detail::Storage(e), state) => tracing::warn!(id, state = state.name(), error = %e, "image request"),
+        (Detail::CorruptVersion, state) => {
+            tracing::warn!(id, state = state.name(), error = "stored version has no ciphertext", "image request")
         }
         // PROOF-13: the error kind only, never the proof.
         (Detail::Proof(e), state) => tracing::debug!(id, state = state.name(), proof_error = e.kind(), "image request"),
@@ -182,6 +209,7 @@ pub fn default_endpoint<S: Store>(
                 let path = path.as_str();
                 // HTTP-12
                 if binding::target_too_long(path) || binding::target_too_long(&parts.query) {
+                    tracing::debug!(method = method.as_str(), path_len = path.len(), status = 414, "target too long");
                     let mut r = response_with(Kind::NotFound, &origin, Body::empty(), faults);
                     *r.status_mut() = StatusCode::URI_TOO_LONG;
                     return r;

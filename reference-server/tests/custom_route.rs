@@ -57,7 +57,9 @@ async fn custom_route_preflight_refusal_and_answer() {
                 endpoint::answer(&service, &id, &parts, ORIGIN).await
             }
         });
-    let app = endpoint::preflight(ORIGIN, &["authorization", "x-app-trace"]).or(get).unify();
+    assert!(endpoint::preflight(ORIGIN, &["bad name"]).is_err());
+    let preflight = endpoint::preflight(ORIGIN, &["authorization", "x-app-trace"]).unwrap();
+    let app = warp::path("player-image").and(preflight).or(get).unify();
     let target = proto::client::request_target("/player-image", &record.id);
 
     // HTTP-7: the preflight lists the Pixstore headers and the app's own.
@@ -82,6 +84,7 @@ async fn custom_route_preflight_refusal_and_answer() {
     let r = warp::test::request().path(&target).header("x-pixstore-proof", &record.stateless_proof).reply(&app).await;
     assert_eq!(r.status(), 403);
     assert_eq!(r.body().as_ref(), b"Unauthorized");
+    assert_eq!(header(&r, "content-type"), "text/plain; charset=utf-8");
     assert_common(&r);
 
     // Authorized: the endpoint's own answer, which decrypts to the image.
@@ -96,10 +99,17 @@ async fn custom_route_preflight_refusal_and_answer() {
     assert_eq!(endpoint::state_of(r.body()), Some(State::Updated));
     assert_eq!(open(&record, r.body()).unwrap().0, image);
 
-    // A preflight answer with a header name that cannot be header text keeps the standard list.
-    let r = endpoint::preflight_response("*", &["bad\nname"]);
+    // HTTP-10: mounted under the route, the preflight does not answer for other paths.
+    // (warp's own rejection answers instead: 405 here, as the GET filter saw the wrong method.)
+    let r = warp::test::request().method("OPTIONS").path("/elsewhere/x").reply(&app).await;
+    assert!(r.status().is_client_error(), "{}", r.status());
+    assert!(r.headers().get("access-control-allow-methods").is_none());
+
+    // An invalid extra name is left out; the valid ones and the standard list stay.
+    let r = endpoint::preflight_response("*", &["bad\nname", "authorization"]);
     let listed = r.headers()["access-control-allow-headers"].to_str().unwrap();
-    assert!(listed.contains("x-pixstore-proof") && !listed.contains("bad"), "{listed}");
+    assert!(listed.contains("x-pixstore-proof") && listed.contains("authorization"), "{listed}");
+    assert!(!listed.contains("bad"), "{listed}");
 }
 
 #[tokio::test]
