@@ -96,7 +96,7 @@ pub fn preflight_response(allow_origin: &str, extra_headers: &[&str]) -> Respons
 /// ```no_run
 /// # use warp::Filter;
 /// # fn get() -> impl Filter<Extract = (warp::http::Response<warp::hyper::Body>,), Error = warp::Rejection> + Clone {
-/// #     warp::any().map(|| warp::http::Response::new(warp::hyper::Body::empty()))
+/// #     warp::get().map(|| warp::http::Response::new(warp::hyper::Body::empty()))
 /// # }
 /// let preflight = reference_server::endpoint::preflight("https://app.example", &["authorization"])?;
 /// let app = warp::path("player-image").and(preflight).or(get()).unify();
