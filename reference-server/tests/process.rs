@@ -24,6 +24,15 @@ struct Server {
     control: SocketAddr,
 }
 
+/// The (endpoint, control) addresses a `serve --print-addresses` child prints once listening.
+fn addresses(child: &mut Child) -> (SocketAddr, Option<SocketAddr>) {
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("server did not start: {e}: {line:?}"));
+    (v["endpoint"].as_str().unwrap().parse().unwrap(), v["control"].as_str().map(|c| c.parse().unwrap()))
+}
+
 fn spawn(data: &Path) -> Server {
     let mut child = Command::new(BIN)
         .args(["--data-dir"])
@@ -44,15 +53,8 @@ fn spawn(data: &Path) -> Server {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let v: serde_json::Value =
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("server did not start: {e}: {line:?}"));
-    Server {
-        child,
-        endpoint: v["endpoint"].as_str().unwrap().parse().unwrap(),
-        control: v["control"].as_str().unwrap().parse().unwrap(),
-    }
+    let (endpoint, control) = addresses(&mut child);
+    Server { child, endpoint, control: control.unwrap() }
 }
 
 fn encoded(id: &str) -> String {
@@ -287,10 +289,7 @@ async fn keys_from_the_environment() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-    let endpoint: SocketAddr = v["endpoint"].as_str().unwrap().parse().unwrap();
+    let endpoint = addresses(&mut child).0;
     let body = fetch(&reqwest::Client::new(), endpoint, &record).await;
     assert_eq!(body[0], proto::wire::State::Updated.byte());
     child.kill().unwrap();
@@ -332,10 +331,7 @@ async fn json_logs_name_every_request_and_its_state() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-    let endpoint: SocketAddr = v["endpoint"].as_str().unwrap().parse().unwrap();
+    let endpoint = addresses(&mut child).0;
     let client = reqwest::Client::new();
     fetch(&client, endpoint, &record).await;
     let url = format!("http://{endpoint}{}", proto::client::request_target("/pixstore-image", &record.id));
