@@ -178,10 +178,7 @@ const anythingFor = (source, id) =>
   );
 const requestsFor = (source, id) =>
   events.filter((e) => e.source === source && e.fields?.message === 'image request' && e.fields.id === id);
-const preflightsFor = (source, id) =>
-  events.filter(
-    (e) => e.source === source && e.fields?.message === 'preflight' && e.fields.path?.endsWith(`/${encodeURIComponent(id)}`),
-  );
+const preflightsFor = (source, id) => anythingFor(source, id).filter((e) => e.fields.message === 'preflight');
 
 /** Waits until the server has logged `n` image requests for `id` (logs arrive asynchronously). */
 async function awaitRequests(source, id, n) {
@@ -345,7 +342,7 @@ async function main() {
 
   const expectImage = async (outcome, want, what) => {
     if (!outcome.ok) {
-      // 3.2.1's frontend writes the ciphertext to IndexedDB before it decrypts (spec §13.4).
+      // 3.2.1's frontend writes the ciphertext to IndexedDB before it decrypts (spec §13.2, CLIENT-3 row).
       const cached = await page.evaluate((id) => window.harness.cached(id), want.id);
       throw new StepFailure(
         `${what}: getImage threw ${outcome.name}: ${outcome.message} (cachedImageExists afterwards: ${cached})`,
@@ -451,7 +448,7 @@ async function main() {
       `getImage threw ${outcome.name}: ${outcome.message}, expected PixstoreError ... InvalidProof`,
     );
     const [req] = await awaitRequests('server', record.id, 1);
-    // SERVE-1, PROOF-8
+    // SERVE-1, PROOF-7 (the tag step)
     expect(req.fields.state === 'InvalidProof' && req.fields.proof_error === 'BadTag', `server logged ${JSON.stringify(req.fields)}`);
     expect(!(await page.evaluate((id) => window.harness.cached(id), record.id)), 'something was cached');
   });
