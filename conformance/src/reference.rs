@@ -1,8 +1,8 @@
 //! The reference server the suite starts when it is given no target: 127.0.0.1:0, a temporary
 //! data folder, a control interface, and a short proof window so that the expiry check is quick.
 
-use reference_server::config::{Config, FileConfig};
-use reference_server::Running;
+use pixstore_server::config::{Config, FileConfig};
+use pixstore_server::Running;
 
 /// The window the suite gives the reference server it starts (ms).
 pub const WINDOW_MS: i64 = 1000;
@@ -39,7 +39,7 @@ pub fn config(dir: &std::path::Path) -> Result<Config, String> {
 
 /// Starts the reference server with `config` (see [`config`]).
 pub async fn start_with(dir: tempfile::TempDir, config: Config) -> Result<Reference, String> {
-    let running = reference_server::start(config).await.map_err(|e| e.to_string())?;
+    let running = pixstore_server::start(config).await.map_err(|e| e.to_string())?;
     let endpoint = running.endpoint.ok_or("the reference server serves no endpoint")?;
     let control = running.control.ok_or("the reference server serves no control interface")?;
     Ok(Reference {

@@ -11,7 +11,7 @@
 )]
 
 use conformance::{checks, run_one, Ctx, Outcome, Target};
-use reference_server::faults::Faults;
+use pixstore_server::faults::Faults;
 
 /// Runs the whole suite against a reference server with `faults`; the ids of failed checks.
 async fn failures(faults: Faults) -> Vec<&'static str> {

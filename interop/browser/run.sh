@@ -36,7 +36,7 @@ say "npm ci (pixstore 3.2.1, esbuild, playwright-core; pinned by package-lock.js
 (cd "$here" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
 
 say "building pixstore-server and the custom route example (release)"
-(cd "$root" && cargo build --release --locked -q -p reference-server --bin pixstore-server --example custom_endpoint_warp)
+(cd "$root" && cargo build --release --locked -q -p pixstore-server --bin pixstore-server --example custom_endpoint_warp)
 
 rm -rf "$out"
 mkdir -p "$out"
@@ -47,7 +47,7 @@ timeout 480 node "$here/test.mjs" --server "$root/target/release/pixstore-server
   2>&1 | tee "$out/pass.log"
 
 say "run 2: a server that flips one ciphertext byte; the test must fail"
-(cd "$root" && cargo build --locked -q -p reference-server --features test-faults --bin pixstore-server)
+(cd "$root" && cargo build --locked -q -p pixstore-server --features test-faults --bin pixstore-server)
 set +e
 PIXSTORE_TEST_FAULTS=flip-ciphertext-byte timeout 480 node "$here/test.mjs" --server "$root/target/debug/pixstore-server" \
   --custom "$root/target/release/examples/custom_endpoint_warp" --chromium "$chromium" --out "$out/broken" \

@@ -269,7 +269,7 @@ async function main() {
       'server',
       args.server,
       ['--config', configFile, '--data-dir', dataDir, '--log-format', 'json', 'serve', '--print-addresses'],
-      { PIXSTORE_LOG: 'info,reference_server=debug' },
+      { PIXSTORE_LOG: 'info,pixstore_server=debug' },
     );
     const [host, port] = addrs.endpoint.split(':');
     return { host, port: Number(port) };
@@ -277,7 +277,7 @@ async function main() {
 
   const customBase = await step('start the custom route app (examples/custom_endpoint_warp.rs) on the same data', async () => {
     const { address } = await startProcess('custom', args.custom, ['--serve', dataDir, '127.0.0.1:0', pageOrigin], {
-      PIXSTORE_LOG: 'info,reference_server=debug',
+      PIXSTORE_LOG: 'info,pixstore_server=debug',
     });
     return `http://${address}`;
   });

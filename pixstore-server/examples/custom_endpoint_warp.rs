@@ -1,0 +1,132 @@
+//! A custom endpoint in your own warp app, with your own authentication in front: the seed's
+//! "Express.js with JWT + role check" example, in Rust.
+//!
+//! `GET /player-image/{playerId}/{imageId}` requires `Authorization: Bearer <token>` whose
+//! player may see `playerId`; then [`pixstore_server::endpoint::answer`] answers exactly as the
+//! default endpoint does (proof, token, every wire state, spec §9 and §10).
+//!
+//! `cargo run -p pixstore-server --example custom_endpoint_warp` starts the app on a free port,
+//! makes one allowed and one refused request, prints what happened and exits.
+//!
+//! With `-- --serve DATA_DIR [ADDR] [ORIGIN]` it serves the route over the images and proof keys
+//! that `pixstore-server --data-dir DATA_DIR` manages, on ADDR (default `127.0.0.1:0`), for
+//! browsers on ORIGIN (default `*`), until Ctrl-C; it prints `{"address": ...}` once listening
+//! and logs JSON lines (`PIXSTORE_LOG=debug` logs every request). The browser interop test
+//! (`interop/browser/`) runs pixstore 3.2.1's frontend against it with a custom fetcher.
+#![allow(
+    clippy::std_instead_of_core,
+    clippy::std_instead_of_alloc,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs
+)]
+
+use std::sync::Arc;
+
+use pixstore_server::config::{Config, FileConfig};
+use pixstore_server::endpoint::{self, RequestParts};
+use pixstore_server::service::ImageService;
+use pixstore_server::store::FsStore;
+use warp::http::StatusCode;
+use warp::Filter;
+
+/// Your authentication: here a fixed table of bearer tokens to player ids. Use your JWT
+/// library instead; the shape stays the same.
+fn authorize(header: Option<String>, player: u32) -> bool {
+    let allowed = [("secret-token-of-player-42", 42u32)];
+    header
+        .and_then(|h| h.strip_prefix("Bearer ").map(str::to_owned))
+        .is_some_and(|token| allowed.iter().any(|(t, p)| *t == token && *p == player))
+}
+
+fn app(
+    service: Arc<ImageService<FsStore>>,
+    origin: &str,
+) -> Result<impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone, Box<dyn std::error::Error>>
+{
+    let origin: Arc<str> = origin.into();
+    // Browsers on another origin ask first whether they may send these headers (CORS preflight),
+    // on the route's paths only (HTTP-10).
+    let preflight = warp::path("player-image").and(endpoint::preflight(&origin, &["authorization"])?);
+    let get = warp::get()
+        .and(warp::path!("player-image" / u32 / String))
+        .and(warp::header::optional::<String>("authorization"))
+        .and(endpoint::request_parts())
+        .then(move |player: u32, image_id: String, auth: Option<String>, parts: RequestParts| {
+            let service = service.clone();
+            let origin = origin.clone();
+            async move {
+                if !authorize(auth, player) {
+                    // Your refusal, outside the Pixstore protocol (spec §9: a custom endpoint may
+                    // refuse before it calls the serving logic). With the CORS headers, so a
+                    // browser app sees the 403 rather than a network error.
+                    return endpoint::refusal(StatusCode::FORBIDDEN, "Unauthorized", &origin);
+                }
+                endpoint::answer(&service, &image_id, &parts, &origin).await
+            }
+        });
+    Ok(preflight.or(get).unify())
+}
+
+/// `--serve DATA_DIR [ADDR] [ORIGIN]`: serve the route until Ctrl-C.
+async fn serve(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
+    let data_dir = args.first().ok_or("usage: custom_endpoint_warp --serve DATA_DIR [ADDR] [ORIGIN]")?;
+    let addr: std::net::SocketAddr = args.get(1).map_or("127.0.0.1:0", String::as_str).parse()?;
+    let origin = args.get(2).map_or("*", String::as_str);
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PIXSTORE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = Config::resolve(FileConfig {
+        data_dir: Some(data_dir.into()),
+        default_endpoint_enabled: Some(false),
+        ..FileConfig::default()
+    })?;
+    let service = Arc::new(pixstore_server::open_service(&config)?);
+    let (addr, server) = warp::serve(app(service, origin)?).try_bind_with_graceful_shutdown(addr, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })?;
+    println!("{}", serde_json::json!({ "address": addr.to_string() }));
+    server.await;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = std::env::args().skip(1).collect::<Vec<_>>();
+    if args.first().is_some_and(|a| a == "--serve") {
+        return serve(args.get(1..).unwrap_or_default()).await;
+    }
+    let data = tempfile::tempdir()?;
+    let config = Config::resolve(FileConfig {
+        data_dir: Some(data.path().to_path_buf()),
+        default_endpoint_enabled: Some(false),
+        ..FileConfig::default()
+    })?;
+    let service = Arc::new(pixstore_server::open_service(&config)?);
+    let png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR example image".to_vec();
+    let record = service.save(&png, Some("players")).await?;
+
+    let (addr, server) = warp::serve(app(service.clone(), "*")?).bind_ephemeral(([127, 0, 0, 1], 0));
+    tokio::spawn(server);
+    let url = format!("http://{addr}{}", proto::client::request_target("/player-image/42", &record.id));
+    let client = reqwest::Client::new();
+    for (label, token) in [("player 42", "secret-token-of-player-42"), ("someone else", "stolen")] {
+        let r = client
+            .get(&url)
+            .header("authorization", format!("Bearer {token}"))
+            .header("x-pixstore-proof", &record.stateless_proof)
+            .header("x-pixstore-token", record.token.to_string())
+            .send()
+            .await?;
+        let status = r.status();
+        let body = r.bytes().await?;
+        let state = endpoint::state_of(&body).map_or("not a wire payload".to_owned(), |s| s.to_string());
+        println!("{label}: HTTP {status}, {} bytes, {state}", body.len());
+    }
+    Ok(())
+}
