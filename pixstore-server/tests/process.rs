@@ -46,6 +46,8 @@ fn spawn(data: &Path) -> Server {
             "--control",
             "--control-listen",
             "127.0.0.1:0",
+            "--ops-listen",
+            "127.0.0.1:0",
             "--print-addresses",
         ])
         .env("PIXSTORE_LOG", "warn")
@@ -283,7 +285,7 @@ async fn keys_from_the_environment() {
     let mut child = Command::new(BIN)
         .arg("--data-dir")
         .arg(dir.path().join("data"))
-        .args(["serve", "--listen-host", "127.0.0.1", "--port", "0", "--print-addresses"])
+        .args(["serve", "--listen-host", "127.0.0.1", "--port", "0", "--ops", "false", "--print-addresses"])
         .env("PIXSTORE_PROOF_KEYS", keys)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -325,7 +327,20 @@ async fn json_logs_name_every_request_and_its_state() {
     let mut child = Command::new(BIN)
         .arg("--data-dir")
         .arg(&data)
-        .args(["--log-format", "json", "serve", "--listen-host", "127.0.0.1", "--port", "0", "--print-addresses"])
+        .args([
+            "--log-format",
+            "json",
+            "serve",
+            "--listen-host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--ops",
+            "false",
+            "--access-log",
+            "false",
+            "--print-addresses",
+        ])
         .env("PIXSTORE_LOG", "info,pixstore_server=debug")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
