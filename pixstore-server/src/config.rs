@@ -61,7 +61,7 @@ fn invalid(option: &'static str, value: impl ToString, expected: &'static str) -
 #[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct FileConfig {
     /// Serve the default endpoint (3.2.1 `defaultEndpointEnabled`) [default: true].
-    #[cfg_attr(feature = "cli", arg(long = "default-endpoint", env = "PIXSTORE_DEFAULT_ENDPOINT", global = true, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL"))]
+    #[cfg_attr(feature = "cli", arg(long = "default-endpoint", env = "PIXSTORE_DEFAULT_ENDPOINT", global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL"))]
     pub default_endpoint_enabled: Option<bool>,
     /// defaultEndpointListenHost [default: 0.0.0.0].
     #[cfg_attr(feature = "cli", arg(long = "listen-host", env = "PIXSTORE_LISTEN_HOST", global = true))]
@@ -97,7 +97,7 @@ pub struct FileConfig {
     )]
     pub proof_keys: Option<String>,
     /// Start even if the key file is readable by group or others [default: false].
-    #[cfg_attr(feature = "cli", arg(long = "allow-insecure-key-file", env = "PIXSTORE_ALLOW_INSECURE_KEY_FILE", global = true, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL"))]
+    #[cfg_attr(feature = "cli", arg(long = "allow-insecure-key-file", env = "PIXSTORE_ALLOW_INSECURE_KEY_FILE", global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL"))]
     pub allow_insecure_key_file: Option<bool>,
     /// Accepted formats, comma-separated [default: png,webp,jpg,jpeg].
     #[cfg_attr(
@@ -112,16 +112,16 @@ pub struct FileConfig {
     #[cfg_attr(feature = "cli", arg(long = "cache-bytes", env = "PIXSTORE_CACHE_BYTES", global = true))]
     pub cache_bytes: Option<u64>,
     /// Serve the control interface of spec Appendix A [default: false].
-    #[cfg_attr(feature = "cli", arg(long = "control", env = "PIXSTORE_CONTROL_ENABLED", global = true, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL"))]
+    #[cfg_attr(feature = "cli", arg(long = "control", env = "PIXSTORE_CONTROL_ENABLED", global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL"))]
     pub control: Option<bool>,
     /// Control interface address [default: 127.0.0.1:7483].
     #[cfg_attr(feature = "cli", arg(long = "control-listen", env = "PIXSTORE_CONTROL_LISTEN", global = true))]
     pub control_listen: Option<String>,
     /// Allow a control address that is not loopback [default: false].
-    #[cfg_attr(feature = "cli", arg(long = "control-public", env = "PIXSTORE_CONTROL_PUBLIC", global = true, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL"))]
+    #[cfg_attr(feature = "cli", arg(long = "control-public", env = "PIXSTORE_CONTROL_PUBLIC", global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL"))]
     pub control_public: Option<bool>,
     /// Serve the control interface over TLS too (needs tlsCert and tlsKey) [default: false].
-    #[cfg_attr(feature = "cli", arg(long = "control-tls", env = "PIXSTORE_CONTROL_TLS", global = true, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL"))]
+    #[cfg_attr(feature = "cli", arg(long = "control-tls", env = "PIXSTORE_CONTROL_TLS", global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL"))]
     pub control_tls: Option<bool>,
     /// Certificate chain (PEM) for HTTPS; re-read on change and on SIGHUP [default: plain HTTP].
     #[cfg_attr(feature = "cli", arg(long = "tls-cert", env = "PIXSTORE_TLS_CERT", global = true))]
@@ -130,16 +130,16 @@ pub struct FileConfig {
     #[cfg_attr(feature = "cli", arg(long = "tls-key", env = "PIXSTORE_TLS_KEY", global = true))]
     pub tls_key: Option<PathBuf>,
     /// Ops listener (/metrics, /livez, /readyz) [default: true].
-    #[cfg_attr(feature = "cli", arg(long = "ops", env = "PIXSTORE_OPS_ENABLED", global = true, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL"))]
+    #[cfg_attr(feature = "cli", arg(long = "ops", env = "PIXSTORE_OPS_ENABLED", global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL"))]
     pub ops_enabled: Option<bool>,
     /// Ops listener address [default: 127.0.0.1:7484].
     #[cfg_attr(feature = "cli", arg(long = "ops-listen", env = "PIXSTORE_OPS_LISTEN", global = true))]
     pub ops_listen: Option<String>,
     /// Serve the ops listener over TLS too (needs tlsCert and tlsKey) [default: false].
-    #[cfg_attr(feature = "cli", arg(long = "ops-tls", env = "PIXSTORE_OPS_TLS", global = true, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL"))]
+    #[cfg_attr(feature = "cli", arg(long = "ops-tls", env = "PIXSTORE_OPS_TLS", global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL"))]
     pub ops_tls: Option<bool>,
     /// One info line per request (target pixstore_server::access) [default: true].
-    #[cfg_attr(feature = "cli", arg(long = "access-log", env = "PIXSTORE_ACCESS_LOG", global = true, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL"))]
+    #[cfg_attr(feature = "cli", arg(long = "access-log", env = "PIXSTORE_ACCESS_LOG", global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL"))]
     pub access_log: Option<bool>,
     /// A request head (or TLS handshake) must arrive within this many ms [default: 10000].
     #[cfg_attr(
