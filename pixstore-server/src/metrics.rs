@@ -57,6 +57,24 @@ pub struct Metrics {
     accept_errors: Family<ListenerLabel, Counter>,
 }
 
+/// The request metrics of one listener.
+#[derive(Debug, Clone)]
+pub struct ListenerMetrics {
+    listener: &'static str,
+    requests: Family<RequestLabels, Counter>,
+    duration: Histogram,
+    bytes: Counter,
+}
+
+impl ListenerMetrics {
+    /// Counts one answered request.
+    pub fn request(&self, status: u16, state: &'static str, bytes: u64, elapsed: Duration) {
+        self.requests.get_or_create(&RequestLabels { listener: self.listener, status, state }).inc();
+        self.duration.observe(elapsed.as_secs_f64());
+        self.bytes.inc_by(bytes);
+    }
+}
+
 /// Decrements the open-connections gauge when the connection ends.
 #[derive(Debug)]
 pub struct OpenConnection(Gauge);
@@ -122,12 +140,15 @@ impl Metrics {
         Metrics { registry, ..m }
     }
 
-    /// Counts one answered request.
-    pub fn request(&self, listener: &'static str, status: u16, state: &'static str, bytes: u64, elapsed: Duration) {
-        self.requests.get_or_create(&RequestLabels { listener, status, state }).inc();
+    /// The per-request metrics of one listener, resolved once (a connection keeps them).
+    pub fn listener(&self, listener: &'static str) -> ListenerMetrics {
         let l = ListenerLabel { listener };
-        self.duration.get_or_create(&l).observe(elapsed.as_secs_f64());
-        self.bytes.get_or_create(&l).inc_by(bytes);
+        ListenerMetrics {
+            listener,
+            requests: self.requests.clone(),
+            duration: self.duration.get_or_create(&l).clone(),
+            bytes: self.bytes.get_or_create(&l).clone(),
+        }
     }
 
     /// Counts an opened connection; the guard counts its end.

@@ -267,15 +267,13 @@ async fn drive<A: App, I>(
     let name = ctx.options.name;
     let limits = ctx.options.limits;
     let service = {
-        let (app, watch, metrics, access_log, info) =
-            (ctx.app.clone(), watch.clone(), ctx.options.metrics.clone(), ctx.options.access_log, info.clone());
+        let (app, watch, access_log, info) = (ctx.app.clone(), watch.clone(), ctx.options.access_log, info.clone());
+        let metrics = ctx.options.metrics.as_ref().map(|m| m.listener(name));
         let calls = Arc::new(AtomicU64::new(0));
         hyper::service::service_fn(move |req: Request<Incoming>| {
             let index = calls.fetch_add(1, Ordering::Relaxed);
             let started = Instant::now();
-            let method = req.method().clone();
-            let path = req.uri().path().to_owned();
-            let version = req.version();
+            let logged = access_log.then(|| (req.method().clone(), req.uri().path().to_owned(), req.version()));
             let future = match refusal(&req, &watch, index) {
                 Some((status, reason)) => {
                     let mut r = app.refuse(status, reason);
@@ -292,9 +290,9 @@ async fn drive<A: App, I>(
                 let bytes = http_body::Body::size_hint(response.body()).exact().unwrap_or(0);
                 let elapsed = started.elapsed();
                 if let Some(m) = &metrics {
-                    m.request(name, status, state, bytes, elapsed);
+                    m.request(status, state, bytes, elapsed);
                 }
-                if access_log {
+                if let Some((method, path, version)) = logged {
                     tracing::info!(
                         target: "pixstore_server::access",
                         listener = name,
@@ -552,17 +550,28 @@ impl Framing {
                     self.line.clear();
                 }
                 Phase::Head => {
+                    // Most heads arrive in one read: parse them in place, without a copy.
+                    if self.line.is_empty() {
+                        if let Some(end) = head_end(data, 0) {
+                            let (head, rest) = data.split_at(end);
+                            self.end_of_head(head);
+                            data = rest;
+                            continue;
+                        }
+                    }
                     let from = self.line.len().saturating_sub(3);
                     self.line.extend_from_slice(data);
-                    let end = self.line.get(from..).and_then(|tail| find(tail, b"\r\n\r\n")).map(|p| from + p + 4);
-                    let Some(end) = end else {
+                    let Some(end) = head_end(&self.line, from) else {
                         if self.line.len() > self.max_head {
                             self.phase = Phase::Off;
                         }
                         return None;
                     };
                     let rest = self.line.split_off(end);
-                    self.end_of_head();
+                    let head = std::mem::take(&mut self.line);
+                    self.end_of_head(&head);
+                    self.line = head;
+                    self.line.clear();
                     return (!rest.is_empty()).then_some(rest);
                 }
                 Phase::Length(n) => {
@@ -623,11 +632,15 @@ impl Framing {
         self.line.clear();
     }
 
-    fn end_of_head(&mut self) {
+    fn end_of_head(&mut self, head: &[u8]) {
         let index = self.heads;
         self.heads += 1;
-        let head = std::mem::take(&mut self.line);
-        let mut lines = head.split(|b| *b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+        let mut start = 0;
+        let mut lines = memchr::memchr_iter(b'\n', head).map(move |nl| {
+            let line = head.get(start..nl).unwrap_or_default();
+            start = nl + 1;
+            line.strip_suffix(b"\r").unwrap_or(line)
+        });
         // Leading empty lines before a request line are allowed (RFC 9112 §2.2).
         let request_line = lines.by_ref().find(|l| !l.is_empty()).unwrap_or_default();
         if request_line.ends_with(b"HTTP/2.0") {
@@ -636,7 +649,11 @@ impl Framing {
         }
         let (mut length, mut te, mut chunked, mut unknown) = (None::<u64>, false, false, false);
         for line in lines {
-            let Some(colon) = line.iter().position(|b| *b == b':') else { continue };
+            // Only `content-length` and `transfer-encoding` matter here.
+            if !matches!(line.first(), Some(b'c' | b'C' | b't' | b'T')) {
+                continue;
+            }
+            let Some(colon) = memchr::memchr(b':', line) else { continue };
             let (name, value) = line.split_at(colon);
             let value = value.get(1..).unwrap_or_default().trim_ascii();
             if name.eq_ignore_ascii_case(b"content-length") {
@@ -655,8 +672,6 @@ impl Framing {
         if te && (length.is_some() || unknown) && self.bad_framing.is_none() {
             self.bad_framing = Some(index);
         }
-        self.line = head;
-        self.line.clear();
         self.phase = match (te, chunked, length) {
             (true, true, _) => Phase::ChunkSize,
             // hyper answers 400 to a final coding that is not chunked, and closes.
@@ -668,8 +683,18 @@ impl Framing {
     }
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+/// Where the head in `buf` ends (after its empty line), looking at line ends from `from` on.
+/// Bare LF line ends count, as httparse accepts them.
+fn head_end(buf: &[u8], from: usize) -> Option<usize> {
+    let tail = buf.get(from..)?;
+    memchr::memchr_iter(b'\n', tail).map(|p| from + p).find_map(|nl| {
+        let before = buf.get(..nl)?;
+        if !(before.ends_with(b"\n") || before.ends_with(b"\n\r")) {
+            return None;
+        }
+        // Line ends before the request line (allowed) do not end a head.
+        before.iter().any(|b| !matches!(b, b'\r' | b'\n')).then_some(nl + 1)
+    })
 }
 
 #[cfg(test)]
@@ -705,6 +730,13 @@ GET /c HTTP/1.1\r\nHost: x\r\ncontent-length: 3\r\nTransfer-Encoding: gzip, chun
         assert_eq!((f.bad_framing, f.heads, f.phase), (None, 2, Phase::Idle));
         f.feed(b"GET", 9);
         assert_eq!((f.phase, f.head_started_ms), (Phase::Head, 9));
+    }
+
+    #[test]
+    fn bare_line_feeds_end_heads_too() {
+        let mut f = framing();
+        f.feed(b"\r\nGET / HTTP/1.1\nHost: x\nContent-Length: 2\n\nabGET / HTTP/1.1\r\nHost: x\r\n\r\n", 0);
+        assert_eq!((f.heads, f.phase, f.bad_framing), (2, Phase::Idle, None));
     }
 
     #[test]
