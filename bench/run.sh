@@ -327,7 +327,7 @@ fi
   echo "nginx:   $("$NGINX" -v 2>&1 | sed 's/.*: //')"
   echo "wrk:     $(wrk -v 2>&1 | head -n1 | awk '{print $1, $2}')"
   echo "wrk run: wrk -t$THREADS -c{${CONNECTIONS// /,}} -d$DURATION --latency (after a $WARMUP warm-up run per cell)"
-  echo "ours:    pixstore-server --window-ms $WINDOW_MS serve (tokio multi-thread runtime, $(nproc) workers)"
+  echo "ours:    pixstore-server --window-ms $WINDOW_MS serve --access-log=false (tokio multi-thread runtime, ${TOKIO_WORKER_THREADS:-$(nproc)} workers)"
   if [ "$PIN" = 1 ]; then
     echo "pinned:  servers on CPU $SERVER_CPU (taskset; nginx 1 worker, TOKIO_WORKER_THREADS=1), wrk on CPU $LOAD_CPU"
   else
