@@ -56,7 +56,7 @@ def open_one(kind):
 def refill():
     want = {"slow": slow_n, "stalled": stalled_n, "idle": idle_n}
     have = {"slow": 0, "stalled": 0, "idle": 0}
-    for kind, _ in conns.values():
+    for kind, *_ in conns.values():
         have[kind] += 1
     for kind in want:
         for _ in range(want[kind] - have[kind]):

@@ -16,7 +16,7 @@
 //! - **Request framing** (RFC 9112 §6.1, §3.2): a request with both `Content-Length` and
 //!   `Transfer-Encoding` is answered 400 and the connection closed; an HTTP/1.1 request without
 //!   `Host` is answered 400. hyper removes `Content-Length` when both are present (and closes),
-//!   so the request heads are followed here as they are read ([`Framing`]).
+//!   so the request heads are followed here as they are read (`Framing`).
 //! - **Sizes**: a request head larger than `max_header_bytes`, or with more than `max_headers`
 //!   fields, is refused by hyper (431, without our headers: HTTP-5 cannot be met there).
 
