@@ -1,5 +1,5 @@
-//! The client: cache lookup, single-flight fetch, authenticate, then cache
-//! ([spec §11.5](../../spec/pixstore.md#115-algorithm-non-normative-summary)).
+//! The client: cache lookup, single-flight fetch, authenticate, then cache (spec §11.5,
+//! *Algorithm (non-normative summary)*).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use proto::client::{CacheEntry, CacheLimits};
-use proto::envelope::DefaultAead;
+// ring's AES-GCM, named rather than taken from `DefaultAead` (which is RustCrypto): rustls
+// compiles ring in any case, and it is the faster backend (docs/benchmarks.md).
+use proto::envelope::Ring;
 use proto::record::{ImageRecord, RecordError};
 use tokio::sync::watch;
 
@@ -42,7 +44,7 @@ struct Inner<C: ?Sized> {
     fetcher: Arc<dyn Fetcher<C>>,
     cache: Arc<dyn Cache>,
     limits: CacheLimits,
-    aead: DefaultAead,
+    aead: Ring,
     clock: Clock,
     flights: Mutex<HashMap<String, Flight>>,
     generation: AtomicU64,
@@ -189,7 +191,7 @@ impl<C: ?Sized + Sync + 'static> ClientBuilder<C> {
                 fetcher,
                 cache,
                 limits: self.config.limits,
-                aead: DefaultAead::default(),
+                aead: Ring,
                 clock: self.clock.unwrap_or_else(system_clock),
                 flights: Mutex::new(HashMap::new()),
                 generation: AtomicU64::new(0),

@@ -1,5 +1,6 @@
 //! The Pixstore reference client: fetch, authenticate, decrypt and cache Pixstore images
-//! ([spec §11](../spec/pixstore.md#11-client-behaviour)), for Rust programs (a desktop app, a
+//! (spec §11, *Client behaviour*, of the *Pixstore Protocol, version 1*, which ships with
+//! [`proto`] in its package as `spec/pixstore.md`), for Rust programs (a desktop app, a
 //! service, a CLI, a test harness) that consume a Pixstore backend.
 //!
 //! ```no_run
