@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Packages that test themselves: `bash .ci/package.sh` (from .ci/run, or alone).
+#
+# 1. `cargo publish --dry-run` for every publishable crate, together: cargo packages them, puts
+#    the packages in a temporary local registry (pixstore-client needs the unpublished
+#    pixstore-proto and pixstore-fs) and builds each from its package.
+# 2. Each package is unpacked into a temporary folder outside the repository and its own tests
+#    run there, with every feature (no ../spec, no workspace, no path dependency): what a user
+#    of the published crate, or a distribution packager, runs.
+#
+# The server (pixstore-server) is not published yet: see docs/releasing.md for what it needs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+
+publishable=(pixstore-proto pixstore-fs pixstore-client)
+version=$(cargo metadata --format-version 1 --no-deps --locked |
+  python3 -c 'import json,sys; print({p["name"]: p["version"] for p in json.load(sys.stdin)["packages"]}["pixstore-proto"])')
+
+echo "--- cargo publish --dry-run ${publishable[*]}"
+args=()
+for p in "${publishable[@]}"; do args+=(-p "$p"); done
+cargo publish --dry-run --locked "${args[@]}"
+
+# Outside the repository: inside it, cargo would take the unpacked crates for members of this
+# workspace.
+check=$(mktemp -d "${TMPDIR:-/tmp}/pixstore-package-check.XXXXXX")
+trap 'rm -rf "$check"' EXIT
+for p in "${publishable[@]}"; do
+  tar -xzf "target/package/$p-$version.crate" -C "$check"
+done
+# One target folder for the unpacked crates, kept between runs (dependencies build once).
+export CARGO_TARGET_DIR="$PWD/target/package-check"
+# pixstore-client's package names pixstore-proto and pixstore-fs by version only, as on
+# crates.io: point those names at the unpacked packages.
+patch=(--config "patch.crates-io.pixstore-proto.path=\"$check/pixstore-proto-$version\""
+  --config "patch.crates-io.pixstore-fs.path=\"$check/pixstore-fs-$version\"")
+
+for p in "${publishable[@]}"; do
+  dir="$check/$p-$version"
+  echo "--- $p: cargo test --all-features in the unpacked package ($dir)"
+  if [ "$p" = pixstore-client ]; then
+    # The patch changes the lock's source of the two crates, so it is not --locked; every
+    # other package stays at the version the package's Cargo.lock records.
+    (cd "$dir" && cargo test --all-features "${patch[@]}")
+  else
+    (cd "$dir" && cargo test --all-features --locked)
+  fi
+done
+echo "packages: ${publishable[*]} package, build and pass their own tests"
