@@ -7,6 +7,9 @@
 # 2. Each package is unpacked into a temporary folder outside the repository and its own tests
 #    run there, with every feature (no ../spec, no workspace, no path dependency): what a user
 #    of the published crate, or a distribution packager, runs.
+# 3. The same unpacked packages resolve with the lowest versions their manifests allow for their
+#    direct dependencies (`-Z direct-minimal-versions`, through RUSTC_BOOTSTRAP=1 on stable) and
+#    `cargo check --all-targets --all-features` passes: every lower bound is true.
 #
 # The server (pixstore-server) is not published yet: see docs/releasing.md for what it needs.
 set -euo pipefail
@@ -21,6 +24,9 @@ echo "--- cargo publish --dry-run ${publishable[*]}"
 args=()
 for p in "${publishable[@]}"; do args+=(-p "$p"); done
 cargo publish --dry-run --locked "${args[@]}"
+# The same packages, written where `cargo package` documents them (target/package/NAME-VERSION.crate);
+# the dry run above has verified them.
+cargo package --locked --no-verify "${args[@]}"
 
 # Outside the repository: inside it, cargo would take the unpacked crates for members of this
 # workspace.
@@ -29,8 +35,9 @@ trap 'rm -rf "$check"' EXIT
 for p in "${publishable[@]}"; do
   tar -xzf "target/package/$p-$version.crate" -C "$check"
 done
-# One target folder for the unpacked crates, kept between runs (dependencies build once).
-export CARGO_TARGET_DIR="$PWD/target/package-check"
+# The repository's target folder: dependencies already built for the workspace (same versions,
+# features and profile) are reused.
+export CARGO_TARGET_DIR="$PWD/target"
 # pixstore-client's package names pixstore-proto and pixstore-fs by version only, as on
 # crates.io: point those names at the unpacked packages.
 patch=(--config "patch.crates-io.pixstore-proto.path=\"$check/pixstore-proto-$version\""
@@ -47,4 +54,12 @@ for p in "${publishable[@]}"; do
     (cd "$dir" && cargo test --all-features --locked)
   fi
 done
-echo "packages: ${publishable[*]} package, build and pass their own tests"
+for p in "${publishable[@]}"; do
+  dir="$check/$p-$version"
+  echo "--- $p: lowest direct dependency versions (-Z direct-minimal-versions), cargo check"
+  extra=()
+  [ "$p" = pixstore-client ] && extra=("${patch[@]}")
+  (cd "$dir" && RUSTC_BOOTSTRAP=1 cargo update -Z direct-minimal-versions "${extra[@]}" &&
+    cargo check --all-targets --all-features "${extra[@]}")
+done
+echo "packages: ${publishable[*]} package, pass their own tests and build with their lowest dependency versions"
