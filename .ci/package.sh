@@ -29,12 +29,16 @@ cargo publish --dry-run --locked "${args[@]}"
 cargo package --locked --no-verify "${args[@]}"
 
 # Outside the repository: inside it, cargo would take the unpacked crates for members of this
-# workspace.
-check=$(mktemp -d "${TMPDIR:-/tmp}/pixstore-package-check.XXXXXX")
+# workspace. One fixed folder per checkout: the test binaries embed their CARGO_MANIFEST_DIR.
+check="${TMPDIR:-/tmp}/pixstore-package-check-$(printf '%s' "$PWD" | cksum | cut -d' ' -f1)"
+rm -rf "$check"
+mkdir -p "$check"
 trap 'rm -rf "$check"' EXIT
 for p in "${publishable[@]}"; do
   tar -xzf "target/package/$p-$version.crate" -C "$check"
 done
+# tar restores the files' old times; new ones make cargo rebuild the unpacked crates for sure.
+find "$check" -type f -exec touch {} +
 # The repository's target folder: dependencies already built for the workspace (same versions,
 # features and profile) are reused.
 export CARGO_TARGET_DIR="$PWD/target"
