@@ -6,7 +6,7 @@
 # MSRV is checked from three sides instead of by compiling with the old compiler:
 # 1. every dependency a crate builds (normal and build dependencies, all features, as locked)
 #    declares a rust-version no newer than the crate's own (this caught zeroize 1.9 needing 1.85
-#    under a crate that said 1.81);
+#    under a crate that said 1.81), and docs/msrv.md's table says the same as the manifest;
 # 2. clippy's incompatible_msrv: no standard-library item newer than the crate's rust-version;
 # 3. (in .ci/package.sh) the lowest direct dependency versions the manifests allow still build.
 # What none of them sees: language features newer than the rust-version in our own code.
@@ -49,6 +49,9 @@ newest = f"{worst[1]} needs {worst[0]}" if worst else "no dependency declares on
 if too_new:
     print(f"{member}: rust-version {want}, but: " + "; ".join(sorted(set(too_new))))
     sys.exit(1)
+table_row = f"| `{member}` | {want}"
+if table_row not in open("docs/msrv.md").read():
+    print(f"{member}: docs/msrv.md has no row starting {table_row!r}: update its table"); sys.exit(1)
 print(f"{member}: rust-version {want} ok (newest need: {newest})")
 EOF
 done
