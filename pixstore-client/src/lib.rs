@@ -73,6 +73,8 @@
 
 // The workspace's core/alloc lints serve the no_std protocol crate; this crate is std-only.
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
+// docs.rs passes `--cfg docsrs`: items behind a feature get its mark.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod cache;
 mod client;
