@@ -15,7 +15,7 @@ use tokio::sync::watch;
 
 use crate::cache::{Cache, DirCache, MemoryCache};
 use crate::config::{ClientConfig, ConfigError};
-use crate::error::{CacheError, GetImageError};
+use crate::error::{CacheError, GetImageError, Report};
 use crate::fetcher::{Fetcher, HttpFetcher};
 use crate::open::{self, Image};
 
@@ -343,21 +343,21 @@ impl<C: ?Sized + Sync + 'static> Client<C> {
                     Ok(image) => {
                         // CLIENT-7: the timestamp only.
                         if let Err(e) = inner.cache.touch(id, (inner.clock)()).await {
-                            tracing::warn!(%id, error = %e, "cache: could not record the last use");
+                            tracing::warn!(%id, error = %Report(&e), "cache: could not record the last use");
                         }
                         return Ok(image);
                     }
                     Err(e) => {
                         // CLIENT-1: discard what does not decrypt, release nothing, refetch.
-                        tracing::warn!(%id, error = %e, "cache: entry did not decrypt with the record's meta; discarding it");
+                        tracing::warn!(%id, error = %Report(&e), "cache: entry did not decrypt with the record's meta; discarding it");
                         if let Err(e) = inner.cache.delete(id).await {
-                            tracing::warn!(%id, error = %e, "cache: could not discard the entry");
+                            tracing::warn!(%id, error = %Report(&e), "cache: could not discard the entry");
                         }
                     }
                 }
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!(%id, error = %e, "cache: lookup failed; fetching"),
+            Err(e) => tracing::warn!(%id, error = %Report(&e), "cache: lookup failed; fetching"),
         }
         let body = inner
             .fetcher
@@ -375,7 +375,7 @@ impl<C: ?Sized + Sync + 'static> Client<C> {
         };
         // CLIENT-6: the store evicts down to limit - batch when over the limit.
         if let Err(e) = inner.cache.put(entry, inner.limits).await {
-            tracing::warn!(%id, error = %e, "cache: could not store the image; it will be fetched again next time");
+            tracing::warn!(%id, error = %Report(&e), "cache: could not store the image; it will be fetched again next time");
         }
         Ok(fetched.image)
     }
