@@ -118,7 +118,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     client.delete_cached_image(&record.id).await?;
     match client.get_image(&record, &stranger).await {
         Ok(_) => return Err("the stranger got the image".into()),
-        Err(e) => println!("someone else: refused: {e}"),
+        Err(e) => println!("someone else: refused: {}", pixstore_client::error::Report(&e)),
     }
     Ok(())
 }

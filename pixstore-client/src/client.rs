@@ -1,5 +1,5 @@
-//! The client: cache lookup, single-flight fetch, authenticate, then cache
-//! ([spec §11.5](../../spec/pixstore.md#115-algorithm-non-normative-summary)).
+//! The client: cache lookup, single-flight fetch, authenticate, then cache (spec §11.5,
+//! *Algorithm (non-normative summary)*).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -7,13 +7,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use proto::client::{CacheEntry, CacheLimits};
-use proto::envelope::DefaultAead;
+// ring's AES-GCM, named rather than taken from `DefaultAead` (which is RustCrypto): rustls
+// compiles ring in any case, and it is the faster backend (docs/benchmarks.md).
+use proto::envelope::Ring;
 use proto::record::{ImageRecord, RecordError};
 use tokio::sync::watch;
 
 use crate::cache::{Cache, DirCache, MemoryCache};
 use crate::config::{ClientConfig, ConfigError};
-use crate::error::{CacheError, GetImageError};
+use crate::error::{CacheError, GetImageError, Report};
 use crate::fetcher::{Fetcher, HttpFetcher};
 use crate::open::{self, Image};
 
@@ -42,7 +44,7 @@ struct Inner<C: ?Sized> {
     fetcher: Arc<dyn Fetcher<C>>,
     cache: Arc<dyn Cache>,
     limits: CacheLimits,
-    aead: DefaultAead,
+    aead: Ring,
     clock: Clock,
     flights: Mutex<HashMap<String, Flight>>,
     generation: AtomicU64,
@@ -189,7 +191,7 @@ impl<C: ?Sized + Sync + 'static> ClientBuilder<C> {
                 fetcher,
                 cache,
                 limits: self.config.limits,
-                aead: DefaultAead::default(),
+                aead: Ring,
                 clock: self.clock.unwrap_or_else(system_clock),
                 flights: Mutex::new(HashMap::new()),
                 generation: AtomicU64::new(0),
@@ -341,21 +343,21 @@ impl<C: ?Sized + Sync + 'static> Client<C> {
                     Ok(image) => {
                         // CLIENT-7: the timestamp only.
                         if let Err(e) = inner.cache.touch(id, (inner.clock)()).await {
-                            tracing::warn!(%id, error = %e, "cache: could not record the last use");
+                            tracing::warn!(%id, error = %Report(&e), "cache: could not record the last use");
                         }
                         return Ok(image);
                     }
                     Err(e) => {
                         // CLIENT-1: discard what does not decrypt, release nothing, refetch.
-                        tracing::warn!(%id, error = %e, "cache: entry did not decrypt with the record's meta; discarding it");
+                        tracing::warn!(%id, error = %Report(&e), "cache: entry did not decrypt with the record's meta; discarding it");
                         if let Err(e) = inner.cache.delete(id).await {
-                            tracing::warn!(%id, error = %e, "cache: could not discard the entry");
+                            tracing::warn!(%id, error = %Report(&e), "cache: could not discard the entry");
                         }
                     }
                 }
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!(%id, error = %e, "cache: lookup failed; fetching"),
+            Err(e) => tracing::warn!(%id, error = %Report(&e), "cache: lookup failed; fetching"),
         }
         let body = inner
             .fetcher
@@ -373,7 +375,7 @@ impl<C: ?Sized + Sync + 'static> Client<C> {
         };
         // CLIENT-6: the store evicts down to limit - batch when over the limit.
         if let Err(e) = inner.cache.put(entry, inner.limits).await {
-            tracing::warn!(%id, error = %e, "cache: could not store the image; it will be fetched again next time");
+            tracing::warn!(%id, error = %Report(&e), "cache: could not store the image; it will be fetched again next time");
         }
         Ok(fetched.image)
     }

@@ -1,5 +1,6 @@
 //! The Pixstore reference client: fetch, authenticate, decrypt and cache Pixstore images
-//! ([spec §11](../spec/pixstore.md#11-client-behaviour)), for Rust programs (a desktop app, a
+//! (spec §11, *Client behaviour*, of the *Pixstore Protocol, version 1*, which ships with
+//! [`proto`] in its package as `spec/pixstore.md`), for Rust programs (a desktop app, a
 //! service, a CLI, a test harness) that consume a Pixstore backend.
 //!
 //! ```no_run
@@ -72,6 +73,8 @@
 
 // The workspace's core/alloc lints serve the no_std protocol crate; this crate is std-only.
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
+// docs.rs passes `--cfg docsrs`: items behind a feature get its mark.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod cache;
 mod client;

@@ -115,7 +115,7 @@ const PROGRESS_FROM: u64 = 1 << 20;
 
 fn options(o: &Options) -> Result<ClientConfig, String> {
     let base = match &o.config {
-        Some(path) => ClientOptions::read(path).map_err(|e| e.to_string())?,
+        Some(path) => ClientOptions::read(path).map_err(|e| report(&e))?,
         None => ClientOptions::default(),
     };
     let flags = ClientOptions {
@@ -128,13 +128,13 @@ fn options(o: &Options) -> Result<ClientConfig, String> {
         request_timeout_ms: o.timeout_ms,
         ..ClientOptions::default()
     };
-    base.overlay(flags).resolve().map_err(|e| e.to_string())
+    base.overlay(flags).resolve().map_err(|e| report(&e))
 }
 
 fn open_dir_cache(config: &ClientConfig) -> Result<DirCache, String> {
     let dir =
         config.cache_dir().ok_or("no cache directory: pass --cache-dir or set PIXSTORE_CACHE_DIR (HOME is not set)")?;
-    DirCache::open(dir).map_err(|e| e.to_string())
+    DirCache::open(dir).map_err(|e| report(&e))
 }
 
 fn progress_reporter() -> ProgressFn {
@@ -183,7 +183,7 @@ async fn read_record(args: &GetArgs, config: &ClientConfig, ca: Option<&[u8]>) -
                     pixstore_client::reqwest::Certificate::from_pem(pem).map_err(|e| format!("--ca-cert: {e}"))?,
                 );
             }
-            let http = b.build().map_err(|e| e.to_string())?;
+            let http = b.build().map_err(|e| report(&e))?;
             let mut req = http.get(url);
             for h in &args.record_header {
                 let (name, value) =
@@ -208,24 +208,25 @@ fn reqwest_client_builder(config: &ClientConfig) -> pixstore_client::reqwest::Cl
         .timeout(config.timeouts.request)
 }
 
-/// Writes `bytes` to `out` through a temporary file in the same folder, so that a failed run
-/// never leaves a partial image under the final name.
+/// Writes `bytes` to `out` atomically (pixstore-fs): a new temporary file under a random name in
+/// the same folder, flushed, then renamed over `out`. A failed run never leaves a partial image
+/// under the final name, and nothing planted in the folder is followed: not a symlink at a
+/// temporary name, and a symlink at `out` itself is replaced, never written through.
 fn write_out(out: &Path, bytes: &[u8]) -> Result<(), String> {
     if out.as_os_str() == "-" {
         let mut stdout = std::io::stdout().lock();
         return stdout.write_all(bytes).and_then(|()| stdout.flush()).map_err(|e| format!("cannot write stdout: {e}"));
     }
-    let dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = out.file_name().ok_or_else(|| format!("--out {}: not a file name", out.display()))?;
-    let temp = dir.join(format!(".{}.pixstore-{}", name.to_string_lossy(), std::process::id()));
-    let result = std::fs::write(&temp, bytes).and_then(|()| std::fs::rename(&temp, out));
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&temp);
-        format!("cannot write {}: {e}", out.display())
-    })
+    if out.file_name().is_none() {
+        return Err(format!("--out {}: not a file name", out.display()));
+    }
+    // 0o666 before the umask, as `std::fs::write` and shell redirection create files.
+    pixstore_fs::AtomicWrite::new().mode(0o666).write(out, bytes).map_err(|e| report(&e))
+}
+
+/// An error and its causes, each printed once: `message: cause: cause of the cause`.
+fn report(e: &(dyn std::error::Error + 'static)) -> String {
+    pixstore_client::error::Report(e).to_string()
 }
 
 async fn get(options_: &Options, args: GetArgs) -> Result<(), String> {
@@ -235,19 +236,19 @@ async fn get(options_: &Options, args: GetArgs) -> Result<(), String> {
         None => None,
     };
     let record = read_record(&args, &config, ca.as_deref()).await?;
-    let mut fetcher = HttpFetcher::builder(&config).map_err(|e| e.to_string())?;
+    let mut fetcher = HttpFetcher::builder(&config).map_err(|e| report(&e))?;
     if let Some(pem) = &ca {
-        fetcher = fetcher.add_root_certificate_pem(pem).map_err(|e| e.to_string())?;
+        fetcher = fetcher.add_root_certificate_pem(pem).map_err(|e| report(&e))?;
     }
     if !args.no_progress {
         fetcher = fetcher.progress(progress_reporter());
     }
-    let fetcher = fetcher.build().map_err(|e| e.to_string())?;
+    let fetcher = fetcher.build().map_err(|e| report(&e))?;
     let builder = Client::builder().config(config.clone()).fetcher(fetcher);
     let builder =
         if args.no_cache { builder.cache(MemoryCache::new()) } else { builder.cache(open_dir_cache(&config)?) };
-    let client = builder.build().map_err(|e| e.to_string())?;
-    let image = client.get_image(&record, &()).await.map_err(|e| e.to_string())?;
+    let client = builder.build().map_err(|e| report(&e))?;
+    let image = client.get_image(&record, &()).await.map_err(|e| report(&e))?;
     write_out(&args.out, image.bytes())?;
     let source = match image.source() {
         Source::Cache => "from the cache".to_owned(),
@@ -288,7 +289,7 @@ async fn cache(options_: &Options, command: CacheCommand) -> Result<(), String> 
     let cache = open_dir_cache(&config)?;
     match command {
         CacheCommand::Ls { json } => {
-            let entries = cache.list().await.map_err(|e| e.to_string())?;
+            let entries = cache.list().await.map_err(|e| report(&e))?;
             let mut out = std::io::stdout().lock();
             let result = if json {
                 let list: Vec<_> = entries
@@ -311,7 +312,7 @@ async fn cache(options_: &Options, command: CacheCommand) -> Result<(), String> 
         }
         CacheCommand::Rm { ids } => {
             for id in ids {
-                if cache.delete(&id).await.map_err(|e| e.to_string())? {
+                if cache.delete(&id).await.map_err(|e| report(&e))? {
                     eprintln!("removed {id}");
                 } else {
                     eprintln!("not cached: {id}");
@@ -320,7 +321,7 @@ async fn cache(options_: &Options, command: CacheCommand) -> Result<(), String> 
             Ok(())
         }
         CacheCommand::Clear => {
-            let n = cache.clear().await.map_err(|e| e.to_string())?;
+            let n = cache.clear().await.map_err(|e| report(&e))?;
             eprintln!("removed {n} entries from {}", cache.root().display());
             Ok(())
         }
@@ -362,12 +363,74 @@ fn main() -> ExitCode {
 
 #[cfg(test)]
 mod tests {
-    use super::rfc3339;
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::{report, rfc3339};
+
+    #[test]
+    fn report_prints_each_cause_once() {
+        let e = pixstore_client::GetImageError::Decode {
+            id: "a".into(),
+            source: pixstore_client::proto::wire::DecodeError::Empty,
+        };
+        let text = report(&e);
+        assert!(text.starts_with("image a: the endpoint's answer is not a Pixstore payload: "), "{text}");
+        assert_eq!(text.matches("wire payload is empty").count(), 1, "{text}");
+    }
 
     #[test]
     fn rfc3339_dates() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(rfc3339(1_732_752_012_345), "2024-11-28T00:00:12.345Z");
         assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+}
+
+#[cfg(all(test, unix))]
+mod write_out_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use std::os::unix::fs::symlink;
+
+    use super::write_out;
+
+    /// `--out` into a folder where someone planted symlinks: at the temporary name the client
+    /// used before (`.<name>.pixstore-<pid>`, predictable) and at the output name. No write goes
+    /// through either; the output is a new regular file.
+    #[test]
+    fn a_planted_symlink_is_never_followed() {
+        let outside = tempfile::tempdir().unwrap();
+        let victim = outside.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let planted = dir.path().join(format!(".photo.png.pixstore-{}", std::process::id()));
+        symlink(&victim, &planted).unwrap();
+        let out = dir.path().join("photo.png");
+        write_out(&out, b"image bytes").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert!(std::fs::symlink_metadata(&planted).unwrap().file_type().is_symlink(), "left as it was");
+        assert!(std::fs::symlink_metadata(&out).unwrap().file_type().is_file());
+        assert_eq!(std::fs::read(&out).unwrap(), b"image bytes");
+
+        // A symlink at the output name is replaced, not written through.
+        let out2 = dir.path().join("second.png");
+        symlink(&victim, &out2).unwrap();
+        write_out(&out2, b"second image").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert!(std::fs::symlink_metadata(&out2).unwrap().file_type().is_file());
+        assert_eq!(std::fs::read(&out2).unwrap(), b"second image");
+    }
+
+    /// A failed write leaves nothing: no output, no temporary file.
+    #[test]
+    fn a_failed_write_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = write_out(&dir.path().join("missing/photo.png"), b"x").unwrap_err();
+        assert!(err.contains("cannot create a temporary file in") && err.contains("missing"), "{err}");
+        // The target is a folder: the rename fails, and the temporary file is removed.
+        let taken = dir.path().join("taken.png");
+        std::fs::create_dir(&taken).unwrap();
+        std::fs::write(taken.join("inside"), b"x").unwrap();
+        assert!(write_out(&taken, b"x").unwrap_err().contains("cannot move the new file into place"));
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["taken.png"]);
     }
 }

@@ -171,12 +171,12 @@ pub fn into_mut(bytes: Bytes) -> BytesMut {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
     use super::*;
-    use proto::envelope::{self, DefaultAead};
+    use proto::envelope::{self, Ring};
 
     fn sealed(seed: u8, image: &[u8]) -> (Meta, Vec<u8>) {
         let key = [seed; 32];
         let iv = [seed.wrapping_add(1); 12];
-        let s = envelope::seal(&DefaultAead::default(), &key, &iv, Format::Png, image).unwrap();
+        let s = envelope::seal(&Ring, &key, &iv, Format::Png, image).unwrap();
         (Meta { key, iv, tag: s.tag }, s.ciphertext)
     }
 
@@ -195,7 +195,7 @@ mod tests {
     fn success_and_updated() {
         let (m1, c1) = sealed(1, b"one");
         let (m2, c2) = sealed(2, b"two");
-        let aead = DefaultAead::default();
+        let aead = Ring;
         let r = record(10, m1);
         let f = open_payload(&aead, &r, encode(&Payload::success(c1.as_slice()).unwrap()).as_slice().into()).unwrap();
         assert_eq!((f.image.bytes().as_ref(), f.image.token().get()), (&b"one"[..], 10));
@@ -217,7 +217,7 @@ mod tests {
     #[test]
     fn failures_are_typed() {
         let (m1, c1) = sealed(1, b"one");
-        let aead = DefaultAead::default();
+        let aead = Ring;
         let r = record(10, m1);
         for (byte, want) in [(2u8, State::NotFound), (3, State::MissingId), (4, State::MissingProof)] {
             let e = open_payload(&aead, &r, BytesMut::from(&[byte][..])).unwrap_err();

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use common::{dir_cache, listing, png, Counting, Fixed, Tamper, TestServer};
 use pixstore_client::cache::{Cache, MemoryCache};
+use pixstore_client::error::Report;
 use pixstore_client::proto::envelope::EnvelopeError;
 use pixstore_client::proto::record::RecordError;
 use pixstore_client::proto::wire::{DecodeError, State};
@@ -81,7 +82,7 @@ async fn cache_hit_without_network() {
     assert!(again.delete_cached_image(&r.id).await.unwrap());
     let err = again.get_image(&r, &()).await.unwrap_err();
     assert!(matches!(err, GetImageError::Fetch { source: FetchError::Connect { .. }, .. }), "{err}");
-    assert!(err.to_string().contains("cannot connect"), "{err}");
+    assert!(Report(&err).to_string().contains("cannot connect"), "{err}");
     drop(dir);
 }
 
@@ -256,7 +257,7 @@ async fn fetch_errors_are_typed() {
     let client = pixstore_client::Client::builder().config(config).memory_cache().build().unwrap();
     let err = client.get_image(&r, &()).await.unwrap_err();
     assert!(matches!(&err, GetImageError::Fetch { source: FetchError::Status { status: 404, .. }, .. }), "{err}");
-    assert!(err.to_string().contains("check defaultEndpointRoute"), "{err}");
+    assert!(Report(&err).to_string().contains("check defaultEndpointRoute"), "{err}");
     // The default fetcher requires a host.
     let err = pixstore_client::Client::builder().memory_cache().build().unwrap_err();
     assert!(err.to_string().contains("defaultEndpointConnectHost is not set"), "{err}");
@@ -309,7 +310,7 @@ async fn tampered_payloads_cache_nothing() {
         let before = listing(client.cache().as_ref()).await;
         let err = client.get_image(record, &()).await.unwrap_err();
         assert!(matches!(err, GetImageError::Envelope { source: EnvelopeError::Authentication, .. }), "{what}: {err}");
-        assert!(err.to_string().contains("did not authenticate"), "{what}: {err}");
+        assert!(Report(&err).to_string().contains("did not authenticate"), "{what}: {err}");
         assert_eq!(listing(client.cache().as_ref()).await, before, "{what}");
         let state = seen.lock().unwrap()[0][0];
         assert_eq!(state, if record.token == r1.token { 1 } else { 0 }, "{what}");

@@ -1,4 +1,4 @@
-//! Client rules ([spec §11](../../spec/pixstore.md#11-client-behaviour)).
+//! Client rules (spec §11, *Client behaviour*).
 //!
 //! The sans-IO part of a client: when the cache answers, how a payload becomes an image and a
 //! cache entry, and the LRU arithmetic. A client library adds the fetcher and the store.
@@ -193,6 +193,6 @@ impl CacheLimits {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "rustcrypto"))]
 #[path = "tests/client.rs"]
 mod tests;

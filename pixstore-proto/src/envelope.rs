@@ -1,4 +1,4 @@
-//! The image envelope ([spec §6](../../spec/pixstore.md#6-image-envelope-and-format-registry)).
+//! The image envelope (spec §6, *Image envelope and format registry*).
 //!
 //! ENV-1, ENV-2: `ciphertext, tag = AES-256-GCM(key, iv, plaintext = [format byte][image bytes])`
 //! with no associated data; the 16-byte tag travels apart from the ciphertext (ENV-4), so the
@@ -8,9 +8,39 @@
 //! 32-byte key and 12-byte IV from a CSPRNG. A (key, iv) pair MUST NOT encrypt two plaintexts:
 //! GCM with a repeated nonce leaks the XOR of the plaintexts and the authentication key.
 //!
-//! The AES-GCM implementation is behind the small [`Aead`] trait: [`RustCrypto`] (pure Rust,
-//! no_std, default) and [`Ring`] (feature `ring`, std). [`DefaultAead`] is the fastest one
-//! compiled in; docs/benchmarks.md has the measurements behind that choice.
+//! The AES-GCM implementation is behind the small [`Aead`] trait, with one type per backend:
+//! `RustCrypto` (feature `rustcrypto`, on by default: pure Rust, no_std) and `Ring` (feature
+//! `ring`: `ring`'s assembly, std only, several times faster on x86-64; the repository's
+//! `docs/benchmarks.md` has the numbers). Name the one you want; `DefaultAead` is a stable
+//! name for `RustCrypto` (see there why it never switches to `Ring`). Any other AES-256-GCM
+//! implementation can be plugged in by implementing [`Aead`].
+//!
+//! ## Example: sealing and opening
+//!
+//! ```
+//! # #[cfg(feature = "rustcrypto")] {
+//! use pixstore_proto::envelope::{self, EnvelopeError, RustCrypto};
+//! use pixstore_proto::format::Format;
+//!
+//! // ENV-3: a fresh key and IV from a CSPRNG for every write (here a stand-in that counts;
+//! // use `getrandom::fill` or your platform's CSPRNG).
+//! let mut counter = 0u8;
+//! let random = |buf: &mut [u8]| buf.iter_mut().for_each(|b| { counter = counter.wrapping_add(1); *b = counter });
+//! let (meta, ciphertext) = envelope::seal_fresh(&RustCrypto, random, Format::Png, b"\x89PNG\r\n\x1a\n...")?;
+//! assert_eq!(ciphertext.len(), 1 + 11, "the format byte, then the image; the tag travels apart");
+//!
+//! // The client opens it with the record's meta (key, iv, tag).
+//! let opened = envelope::open(&RustCrypto, &meta.key, &meta.iv, &meta.tag, &ciphertext)?;
+//! assert_eq!((opened.format(), opened.image()), (Format::Png, &b"\x89PNG\r\n\x1a\n..."[..]));
+//!
+//! // One flipped bit: no plaintext is released (ENV-5).
+//! let mut tampered = ciphertext.clone();
+//! tampered[3] ^= 1;
+//! let err = envelope::open(&RustCrypto, &meta.key, &meta.iv, &meta.tag, &tampered).unwrap_err();
+//! assert_eq!(err, EnvelopeError::Authentication);
+//! # }
+//! # Ok::<(), pixstore_proto::envelope::EnvelopeError>(())
+//! ```
 
 use alloc::vec::Vec;
 use core::fmt;
@@ -81,7 +111,8 @@ pub trait Aead {
     ) -> Result<(), AeadFailure>;
 }
 
-/// RustCrypto's `aes-gcm` (pure Rust, constant-time, no_std; AES-NI and CLMUL when the CPU has them).
+/// RustCrypto's `aes-gcm` (pure Rust, constant-time, no_std; AES-NI and CLMUL when the CPU has them):
+/// the backend of the default features, and [`DefaultAead`].
 #[cfg(feature = "rustcrypto")]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RustCrypto;
@@ -149,11 +180,16 @@ impl Aead for Ring {
     }
 }
 
-/// The fastest backend compiled in: [`Ring`] with feature `ring`, else [`RustCrypto`].
-#[cfg(feature = "ring")]
-pub type DefaultAead = Ring;
-/// The fastest backend compiled in: [`Ring`] with feature `ring`, else [`RustCrypto`].
-#[cfg(all(feature = "rustcrypto", not(feature = "ring")))]
+/// The default backend: always [`RustCrypto`], never anything else.
+///
+/// A default that followed the features (`Ring` when `ring` is on) would change meaning when
+/// any other crate in the build enables `ring`: Cargo unifies features, so a program that
+/// never asked for `ring` would get another type, another `std` requirement and other
+/// performance. `RustCrypto` is the backend of the default features and the only one that works
+/// without `std`, so that is the stable choice. Programs that want `ring`'s speed name
+/// `Ring` (feature `ring`) themselves (the reference client does);
+/// both produce the same bytes.
+#[cfg(feature = "rustcrypto")]
 pub type DefaultAead = RustCrypto;
 
 /// Why an envelope did not open (spec §6).
@@ -315,6 +351,6 @@ pub fn open_in_place<A: Aead + ?Sized>(
     Ok(Opened { format, plaintext: buf })
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "rustcrypto"))]
 #[path = "tests/envelope.rs"]
 mod tests;

@@ -1,4 +1,4 @@
-//! The format-byte registry ([spec §6.3](../../spec/pixstore.md#63-format-registry)).
+//! The format-byte registry (spec §6.3, *Format registry*).
 //!
 //! FMT-1: the registry is fixed. A format's byte never depends on configuration or on the
 //! order of a list (3.2.1 numbered its configured list, so two differently configured peers

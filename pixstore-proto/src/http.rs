@@ -1,4 +1,4 @@
-//! The HTTP binding of the default endpoint ([spec §10](../../spec/pixstore.md#10-http-binding-default-endpoint)).
+//! The HTTP binding of the default endpoint (spec §10, *HTTP binding (default endpoint)*).
 //!
 //! What a server adapter needs beyond [`crate::serve`]: how a method and a path map to an
 //! action, how the id is percent-decoded, and which headers every response carries. The

@@ -1,4 +1,4 @@
-//! Image identifiers ([spec §3](../../spec/pixstore.md#3-image-identifiers)).
+//! Image identifiers (spec §3, *Image identifiers*).
 //!
 //! ```text
 //! id   = [ dir ":" ] name

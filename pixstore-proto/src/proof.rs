@@ -1,4 +1,4 @@
-//! Stateless proof v1 ([spec §8](../../spec/pixstore.md#8-stateless-proof-v1)).
+//! Stateless proof v1 (spec §8, *Stateless proof v1*).
 //!
 //! A proof authorises the download of one image's ciphertext until an explicit expiry. It is
 //! minted and verified by the backend only; clients pass it along verbatim (PROOF-1).
@@ -15,6 +15,38 @@
 //! The 30 bytes travel as exactly 40 characters of unpadded base64url (PROOF-3): 30 is a
 //! multiple of 3, so the text has no padding and no spare bits and every proof has exactly one
 //! spelling.
+//!
+//! ## Example: minting and verifying a proof
+//!
+//! ```
+//! use pixstore_proto::proof::{self, Keyring, ProofError, Verifier, Window};
+//!
+//! // The backend's keyring: key ids name keys (PROOF-5); the first key inserted signs.
+//! // Keys come from your CSPRNG, at least 32 bytes, and are shared by every backend instance.
+//! let mut ring = Keyring::new();
+//! ring.insert(1, [0x42; 32])?;
+//! let window = Window::from_config(20_000)?; // statelessKeyWindowLength, in ms
+//!
+//! let now_ms = 1_732_752_001_000;
+//! let text = proof::mint(&ring, "avatars:abc", now_ms, window)?;
+//! assert_eq!(text.len(), proof::PROOF_TEXT_LEN);
+//!
+//! // The endpoint verifies it for the id being requested, at its own clock.
+//! let verifier = Verifier::new(&ring, window);
+//! assert_eq!(verifier.verify("avatars:abc", Some(&text), now_ms + 5_000), Ok(()));
+//! assert_eq!(verifier.verify("avatars:other", Some(&text), now_ms), Err(ProofError::BadTag));
+//! assert_eq!(verifier.verify("avatars:abc", None, now_ms), Err(ProofError::Missing));
+//! // It lives 20 to 40 s (PROOF-6), plus the allowed clock skew (PROOF-9).
+//! assert_eq!(verifier.verify("avatars:abc", Some(&text), now_ms + 60_000), Err(ProofError::Expired));
+//!
+//! // Rotation: a new signing key; proofs of the old one still verify until it is removed.
+//! ring.insert(2, [0x43; 32])?;
+//! ring.set_signing(2)?;
+//! assert_eq!(Verifier::new(&ring, window).verify("avatars:abc", Some(&text), now_ms), Ok(()));
+//! ring.remove(1);
+//! assert_eq!(Verifier::new(&ring, window).verify("avatars:abc", Some(&text), now_ms), Err(ProofError::UnknownKey));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use alloc::string::String;
 use alloc::vec::Vec;

@@ -1,4 +1,4 @@
-//! The image record ([spec §7](../../spec/pixstore.md#7-image-record-json)).
+//! The image record (spec §7, *Image record (JSON)*).
 //!
 //! ```json
 //! {
@@ -11,6 +11,30 @@
 //!
 //! REC-7: a record carries the image key. Deliver it only to parties allowed to see the image,
 //! over a confidential channel; never let a shared cache keep it.
+//!
+//! The JSON form needs feature `json` (`ImageRecord::from_json`, `ImageRecord::to_json`, with the
+//! spec's error kinds); `serde` alone gives `Serialize`/`Deserialize` for other formats. Without
+//! either, [`ImageRecord::from_parts`] builds a record from its members.
+//!
+//! ## Example: reading and writing record JSON
+//!
+//! ```
+//! # #[cfg(feature = "json")] {
+//! use pixstore_proto::record::ImageRecord;
+//!
+//! let text = br#"{"id":"avatars:abc","token":1732752000123,
+//!   "meta":{"key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","iv":"AAAAAAAAAAAAAAAA","tag":"AAAAAAAAAAAAAAAAAAAAAA=="},
+//!   "statelessProof":"p"}"#;
+//! let record = ImageRecord::from_json(text)?;
+//! assert_eq!((record.id.as_str(), record.token.get()), ("avatars:abc", 1_732_752_000_123));
+//! assert_eq!(ImageRecord::from_json(record.to_json().as_bytes())?, record);
+//!
+//! // REC-6: a member given twice is refused (two readers must never see two records).
+//! let twice = br#"{"id":"a","id":"b","token":1,"meta":{},"statelessProof":""}"#;
+//! assert_eq!(ImageRecord::from_json(twice).map_err(|e| e.kind()), Err("DuplicateField"));
+//! # }
+//! # Ok::<(), pixstore_proto::record::RecordError>(())
+//! ```
 
 use alloc::string::String;
 use core::fmt;
@@ -357,6 +381,6 @@ mod json_impl {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "json"))]
 #[path = "tests/record.rs"]
 mod tests;

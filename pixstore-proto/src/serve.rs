@@ -1,4 +1,4 @@
-//! Serving one image request ([spec §9](../../spec/pixstore.md#9-serving)).
+//! Serving one image request (spec §9, *Serving*).
 //!
 //! The transport-independent decision every endpoint makes, the default HTTP endpoint and a
 //! custom endpoint alike (3.2.1's `customEndpointHelper`): which wire payload answers a request

@@ -1,4 +1,4 @@
-//! Image version tokens ([spec §5](../../spec/pixstore.md#5-token)).
+//! Image version tokens (spec §5, *Token*).
 //!
 //! A [`Token`] names one stored version of one image: an integer in `1..=MAX_TOKEN`. The value 0
 //! means "no token" and is represented here as `Option<Token>::None`.

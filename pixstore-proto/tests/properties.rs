@@ -55,7 +55,7 @@ proptest! {
     #[test]
     fn decode_never_panics_on_updated_prefixes(len in 0usize..140, fill in any::<u8>()) {
         let mut input = vec![1u8];
-        input.extend(std::iter::repeat(fill).take(len));
+        input.extend(std::iter::repeat_n(fill, len));
         let _ = PayloadRef::decode(&input);
     }
 

@@ -3,7 +3,7 @@
 //! ```text
 //! <dir>/CACHEDIR.TAG                    marks the folder as a cache for backup tools
 //! <dir>/<hex of the id's bytes>.pxc     one entry
-//! <dir>/.tmp-<pid>-<n>                  an entry being written (renamed into place when complete)
+//! <dir>/.pixstore-tmp-<10 random>       an entry being written (pixstore-fs; renamed into place when complete)
 //!
 //! entry file: "PXC1" | token u64 LE (8) | id length (1) | id bytes | ciphertext (>= 1 byte)
 //! last use  : the file's modification time (Unix ms)
@@ -13,9 +13,10 @@
 //! ever written: [`proto::client::CacheEntry`], the only thing [`Cache::put`] accepts, has no
 //! field for them.
 //!
-//! Concurrency and robustness. A file is written under a temporary name and renamed over the
-//! entry, so a reader sees the old entry or the new one, never half of one, from this or any
-//! other process. Last use is the file's modification time, so a hit updates a timestamp and
+//! Concurrency and robustness. A file is written under a new temporary name and renamed over
+//! the entry ([`pixstore_fs`], which never follows a symlink planted in the folder), so a reader
+//! sees the old entry or the new one, never half of one, from this or any other process.
+//! Entries are created with mode `0o600`. Last use is the file's modification time, so a hit updates a timestamp and
 //! never rewrites an entry that another writer replaced in the meantime (CLIENT-7). Eviction
 //! counts the directory on every `put` and removes the oldest files; files that vanished in
 //! between (another process evicted them) are skipped. There is no lock, index or flag to go
@@ -28,7 +29,6 @@
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -41,7 +41,6 @@ use crate::error::CacheError;
 
 const MAGIC: &[u8; 4] = b"PXC1";
 const EXTENSION: &str = ".pxc";
-const TEMP_PREFIX: &str = ".tmp-";
 /// Magic, token, id length.
 const FIXED_HEADER_LEN: usize = 4 + 8 + 1;
 /// Temporary files older than this are leftovers of a crashed writer and are removed.
@@ -61,8 +60,6 @@ pub struct DirCache {
 struct Inner {
     root: PathBuf,
 }
-
-static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
 
 fn ms_of(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)).unwrap_or(0)
@@ -186,26 +183,27 @@ impl Inner {
         let id_len = u8::try_from(entry.id.len()).map_err(|_| {
             CacheError::Other(format!("image id of {} bytes is too long to cache (at most 255)", entry.id.len()))
         })?;
-        let mut temp = self.temp_path();
-        // On failure nothing was created, so there is nothing to remove (the name may be
-        // another writer's).
-        let mut file = self.create_temp(&mut temp).map_err(|e| CacheError::io("create", &temp, e))?;
         let mut header = Vec::with_capacity(FIXED_HEADER_LEN + entry.id.len());
         header.extend_from_slice(MAGIC);
         header.extend_from_slice(&entry.token.get().to_le_bytes());
         header.push(id_len);
         header.extend_from_slice(entry.id.as_bytes());
-        let written = file.write_all(&header).and_then(|()| file.write_all(&entry.ciphertext));
-        if let Err(e) = written {
-            drop(file);
-            let _ = std::fs::remove_file(&temp);
-            return Err(CacheError::io("write", &temp, e));
+        // Atomic for readers, not fsynced: an entry lost in a power cut costs a refetch (module docs).
+        let writer = pixstore_fs::AtomicWrite::new().durable(false);
+        let mut pending = match writer.create(&path) {
+            Ok(p) => p,
+            // The directory was removed under us (`rm -r` while the app runs): recreate it.
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                std::fs::create_dir_all(&self.root).map_err(|e| CacheError::io("create", &self.root, e))?;
+                writer.create(&path).map_err(CacheError::write)?
+            }
+            Err(e) => return Err(CacheError::write(e)),
+        };
+        // On an error, dropping `pending` removes the temporary file.
+        if let Err(e) = pending.write_all(&header).and_then(|()| pending.write_all(&entry.ciphertext)) {
+            return Err(CacheError::io("write", pending.temporary_path(), e));
         }
-        if let Err(e) = std::fs::rename(&temp, &path) {
-            drop(file);
-            let _ = std::fs::remove_file(&temp);
-            return Err(CacheError::io("rename into place", &path, e));
-        }
+        let file = pending.commit().map_err(CacheError::write)?;
         // The last use is set through the open handle once the entry is in place: before the
         // rename, an old timestamp would make the temporary look like a crashed writer's
         // leftover to another process's cleanup.
@@ -214,29 +212,6 @@ impl Inner {
         }
         drop(file);
         self.evict(limits)
-    }
-
-    /// A temporary name no other writer uses: the process id and a process-wide counter (two
-    /// caches over one directory in one process must not collide either).
-    fn temp_path(&self) -> PathBuf {
-        let n = TEMP_SEQ.fetch_add(1, Ordering::Relaxed);
-        self.root.join(format!("{TEMP_PREFIX}{}-{n}", std::process::id()))
-    }
-
-    /// Creates the temporary file (a new one: never another writer's). A leftover of a crashed
-    /// process with a reused pid takes the next name; a removed directory is recreated.
-    fn create_temp(&self, temp: &mut PathBuf) -> std::io::Result<File> {
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            match OpenOptions::new().write(true).create_new(true).open(&*temp) {
-                Ok(f) => return Ok(f),
-                Err(e) if e.kind() == ErrorKind::AlreadyExists && attempts < 8 => *temp = self.temp_path(),
-                // The directory was removed under us (`rm -r` while the app runs): recreate it.
-                Err(e) if e.kind() == ErrorKind::NotFound && attempts < 8 => std::fs::create_dir_all(&self.root)?,
-                Err(e) => return Err(e),
-            }
-        }
     }
 
     /// The entry files (regular files named `*.pxc`); stale temporaries are removed on the way.
@@ -255,7 +230,7 @@ impl Inner {
             let is_file = item.file_type().is_ok_and(|t| t.is_file());
             if name.ends_with(EXTENSION) && is_file {
                 out.push(item.path());
-            } else if name.starts_with(TEMP_PREFIX) && is_file {
+            } else if pixstore_fs::is_temporary(item.file_name().as_os_str()) && is_file {
                 let stale = item
                     .metadata()
                     .and_then(|m| m.modified())
@@ -363,9 +338,10 @@ impl DirCache {
         let root = root.into();
         std::fs::create_dir_all(&root).map_err(|e| CacheError::io("create", &root, e))?;
         let tag = root.join("CACHEDIR.TAG");
-        if !tag.exists() {
-            // Best effort: the tag only helps backup tools skip the folder.
-            let _ = std::fs::write(&tag, CACHEDIR_TAG);
+        if std::fs::symlink_metadata(&tag).is_err() {
+            // Best effort: the tag only helps backup tools skip the folder. Never replaces what is
+            // there (nor writes through a symlink at that name).
+            let _ = pixstore_fs::AtomicWrite::new().durable(false).replace(false).mode(0o644).write(&tag, CACHEDIR_TAG);
         }
         Ok(DirCache { inner: Arc::new(Inner { root }) })
     }

@@ -1,4 +1,4 @@
-//! The client's cache ([spec §11.1, §11.3](../../spec/pixstore.md#11-client-behaviour)).
+//! The client's cache (spec §11.1, *Cache*, and §11.3, *Eviction*).
 //!
 //! An entry is [`proto::client::CacheEntry`]: id, ciphertext, token and last use. There is no
 //! field for the key, IV or tag, so no store can keep them (CLIENT-2). Two stores come with the

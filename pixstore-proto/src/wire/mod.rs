@@ -1,4 +1,4 @@
-//! The wire payload ([spec §4](../../../spec/pixstore.md#4-wire-payload)).
+//! The wire payload (spec §4, *Wire payload*).
 //!
 //! ```text
 //! Success   [0x00][ciphertext >= 1]
@@ -11,6 +11,39 @@
 //! [`Payload<C>`] is generic over the ciphertext container: [`PayloadRef`] borrows a `&[u8]`
 //! (zero-copy decode, see [`Payload::decode`]), [`Payload<Bytes>`](bytes::Bytes) shares an
 //! owned buffer ([`Payload::decode_bytes`]).
+//!
+//! ## Example: decoding and inspecting a payload
+//!
+//! ```
+//! use pixstore_proto::wire::{DecodeError, PayloadRef, State};
+//!
+//! // An Updated answer: state 1, token (u64 LE), key, iv, tag, then the ciphertext.
+//! let mut body = vec![0x01];
+//! body.extend_from_slice(&1_732_752_000_000u64.to_le_bytes());
+//! body.extend_from_slice(&[0xAA; 32]); // key
+//! body.extend_from_slice(&[0xBB; 12]); // iv
+//! body.extend_from_slice(&[0xCC; 16]); // tag
+//! body.extend_from_slice(b"\x01sealed image");
+//!
+//! let payload = PayloadRef::decode(&body)?;
+//! assert_eq!(payload.state(), State::Updated);
+//! assert_eq!(payload.token().map(|t| t.get()), Some(1_732_752_000_000));
+//! let meta = payload.meta().ok_or("Updated carries meta")?;
+//! assert_eq!((meta.key[0], meta.iv[0], meta.tag[0]), (0xAA, 0xBB, 0xCC));
+//! assert_eq!(payload.ciphertext(), Some(&b"\x01sealed image"[..])); // borrowed from `body`
+//!
+//! // Encoding gives the same bytes back.
+//! let mut again = Vec::new();
+//! payload.encode(&mut again);
+//! assert_eq!(again, body);
+//!
+//! // Error states are one byte; anything else is a precise error, never a panic.
+//! assert_eq!(PayloadRef::decode(&[0x05])?.state(), State::InvalidProof);
+//! assert_eq!(PayloadRef::decode(&body[..20]), Err(DecodeError::Truncated { needed: 49 }));
+//! assert_eq!(PayloadRef::decode(&[0x07]), Err(DecodeError::ReservedState(7)));
+//! assert_eq!(PayloadRef::decode(&[0x02, 0x00]), Err(DecodeError::TrailingBytes { state: State::NotFound }));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod decode;
 mod encode;
