@@ -326,7 +326,8 @@ impl Transport {
         headers: &[(String, String)],
         body: &[u8],
     ) -> Result<Exchange, String> {
-        tokio::time::timeout(TIMEOUT, self.send_inner(base, method, target, headers, body))
+        // Boxed: the exchange's state machine is large, and callers nest it deeply.
+        tokio::time::timeout(TIMEOUT, Box::pin(self.send_inner(base, method, target, headers, body)))
             .await
             .map_err(|_| format!("{method} {target}: no complete response within {} s", TIMEOUT.as_secs()))?
     }
@@ -396,9 +397,9 @@ impl Transport {
 const CLOSED_BEFORE_RESPONSE: &str = "the connection closed before a complete response";
 
 async fn read_more(io: &mut Box<dyn Io>, buf: &mut Vec<u8>, what: &str) -> Result<usize, String> {
-    let mut chunk = [0u8; 16 << 10];
-    let n = io.read(&mut chunk).await.map_err(|e| format!("{what}: connection failed: {e}"))?;
-    buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+    // Read into the heap buffer itself: no large array lives in the future.
+    buf.reserve(16 << 10);
+    let n = io.read_buf(buf).await.map_err(|e| format!("{what}: connection failed: {e}"))?;
     if buf.len() > MAX_RESPONSE {
         return Err(format!("{what}: response larger than {MAX_RESPONSE} bytes"));
     }
