@@ -32,6 +32,71 @@ pub struct Verdict {
     pub message: String,
 }
 
+/// A proxy in front of a server's endpoint and control interface: what the suite connects to.
+#[derive(Debug)]
+pub struct Front {
+    /// The endpoint's route URL (`https://` with TLS).
+    pub endpoint: String,
+    /// The control interface's URL (plain HTTP; its /info names `endpoint`).
+    pub control: String,
+    /// The listeners (stopped on drop).
+    pub listeners: Vec<proxy::Listener>,
+}
+
+/// Puts mutant `p` (or [`P::Transparent`]) in front of `server`, the endpoint over TLS when
+/// `tls` is given.
+pub async fn front(p: P, server: &server::Server, tls: Option<Arc<rustls::ServerConfig>>) -> Result<Front, String> {
+    front_of(p, server.endpoint, server.control, server.ring.clone(), server.window, server.skew_ms, tls).await
+}
+
+/// [`front`] for any server at these addresses.
+pub async fn front_of(
+    p: P,
+    endpoint: std::net::SocketAddr,
+    control: std::net::SocketAddr,
+    ring: proto::proof::Keyring,
+    window: proto::proof::Window,
+    skew_ms: u64,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> Result<Front, String> {
+    let dead = Arc::new(AtomicBool::new(false));
+    // The listeners exist before the proxy state: /info must name the endpoint listener.
+    let slot: Arc<Mutex<Option<Arc<Env>>>> = Arc::new(Mutex::new(None));
+    let hook_for = |side: Side, slot: Arc<Mutex<Option<Arc<Env>>>>| -> Hook {
+        Arc::new(move |req| {
+            let env = slot.lock().ok().and_then(|g| g.clone());
+            Box::pin(async move {
+                match env {
+                    Some(env) => mutants::handle(p, side, req, &env).await,
+                    None => None,
+                }
+            })
+        })
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let e = proxy::listen_with(tls, hook_for(Side::Endpoint, slot.clone()), dead.clone()).await?;
+    let c = proxy::listen_with(None, hook_for(Side::Control, slot.clone()), Arc::new(AtomicBool::new(false))).await?;
+    let own_endpoint = format!("{scheme}://{}/pixstore-image", e.addr);
+    let env = Env {
+        endpoint: Upstream::new(endpoint)?,
+        control: Upstream::new(control)?,
+        ring,
+        window,
+        skew_ms,
+        route: "/pixstore-image".into(),
+        own_endpoint: own_endpoint.clone(),
+        ids: Mutex::new(Vec::new()),
+        fake_tokens: Mutex::new(Default::default()),
+        records: Mutex::new(Default::default()),
+        dead,
+    };
+    if let Ok(mut s) = slot.lock() {
+        *s = Some(Arc::new(env));
+    }
+    let control = format!("http://{}", c.addr);
+    Ok(Front { endpoint: own_endpoint, control, listeners: vec![e, c] })
+}
+
 /// A server and the target the suite sees (the server itself, or a mutating proxy before it).
 pub struct Setup {
     server: server::Server,
@@ -56,48 +121,9 @@ pub async fn setup(window_ms: i64, allow_origin: Option<&str>, how: Option<How>)
     let mut listeners = Vec::new();
     let (endpoint, control) = match how {
         Some(How::Proxy(p)) => {
-            let dead = Arc::new(AtomicBool::new(false));
-            // Reserve the endpoint listener first: /info must name it.
-            let endpoint_slot: Arc<Mutex<Option<Arc<Env>>>> = Arc::new(Mutex::new(None));
-            let hook_for = |side: Side, slot: Arc<Mutex<Option<Arc<Env>>>>| -> Hook {
-                Arc::new(move |req| {
-                    let env = slot.lock().ok().and_then(|g| g.clone());
-                    Box::pin(async move {
-                        match env {
-                            Some(env) => mutants::handle(p, side, req, &env).await,
-                            None => None,
-                        }
-                    })
-                })
-            };
-            let e = proxy::listen_with(None, hook_for(Side::Endpoint, endpoint_slot.clone()), dead.clone()).await?;
-            let c = proxy::listen_with(
-                None,
-                hook_for(Side::Control, endpoint_slot.clone()),
-                Arc::new(AtomicBool::new(false)),
-            )
-            .await?;
-            let own_endpoint = format!("http://{}/pixstore-image", e.addr);
-            let env = Env {
-                endpoint: Upstream::new(server.endpoint)?,
-                control: Upstream::new(server.control)?,
-                ring: server.ring.clone(),
-                window: server.window,
-                skew_ms: server.skew_ms,
-                route: "/pixstore-image".into(),
-                own_endpoint: own_endpoint.clone(),
-                ids: Mutex::new(Vec::new()),
-                fake_tokens: Mutex::new(Default::default()),
-                records: Mutex::new(Default::default()),
-                dead,
-            };
-            if let Ok(mut slot) = endpoint_slot.lock() {
-                *slot = Some(Arc::new(env));
-            }
-            let control = format!("http://{}", c.addr);
-            listeners.push(e);
-            listeners.push(c);
-            (own_endpoint, control)
+            let f = front(p, &server, None).await?;
+            listeners.extend(f.listeners);
+            (f.endpoint, f.control)
         }
         _ => (format!("http://{}/pixstore-image", server.endpoint), format!("http://{}", server.control)),
     };
