@@ -45,24 +45,25 @@ json_line() {
     if grep -q '^{' "$1" 2>/dev/null; then grep '^{' "$1" | head -n 1; return 0; fi
     sleep 0.1
   done
-  cat "$1" >&2
+  cat "$1" "$1.err" >&2 2>/dev/null || true
   echo "no address line in $1" >&2
   return 1
 }
 field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]] or "")' "$1" "$2"; }
 
-# Starts pixstore-server serve with a control interface on free ports: DATA_DIR LOG ARGS...
+# Starts pixstore-server serve with a control interface on free ports:
+# DATA_DIR LOG WINDOW_MS [SERVE ARGS...]
 start_server() {
-  local data=$1 log=$2
-  shift 2
-  "$server_bin" --data-dir "$data" "$@" serve --listen-host 127.0.0.1 --port 0 \
-    --control --control-listen 127.0.0.1:0 --print-addresses >"$log" 2>"$log.err" &
+  local data=$1 log=$2 window=$3
+  shift 3
+  "$server_bin" --data-dir "$data" --window-ms="$window" serve --listen-host 127.0.0.1 --port 0 \
+    --control --control-listen 127.0.0.1:0 --print-addresses "$@" >"$log" 2>"$log.err" &
   pids+=($!)
   json_line "$log"
 }
 
 begin "1a. the suite against pixstore-server, W = 20000"
-line=$(start_server "$work/w20000" "$work/w20000.log" --window-ms 20000)
+line=$(start_server "$work/w20000" "$work/w20000.log" 20000)
 control20000="http://$(field "$line" control)"
 endpoint20000="$(field "$line" endpoint)"
 "$suite" --control "$control20000" --format html --output "$out/report.html"
@@ -78,12 +79,12 @@ EOF
 done_step
 
 begin "1b. the suite against pixstore-server, W = -1, Access-Control-Allow-Origin https://app.example"
-line=$(start_server "$work/disabled" "$work/disabled.log" --window-ms -1 --allow-origin https://app.example)
+line=$(start_server "$work/disabled" "$work/disabled.log" -1 --allow-origin https://app.example)
 "$suite" --control "http://$(field "$line" control)" --format junit --output "$out/disabled.xml"
 done_step
 
 begin "2. the custom route example with a bearer token (--endpoint-template, --header)"
-line=$(start_server "$work/custom" "$work/custom.log" --window-ms 20000)
+line=$(start_server "$work/custom" "$work/custom.log" 20000)
 custom_control="http://$(field "$line" control)"
 "$root/target/release/examples/custom_endpoint_warp" --serve "$work/custom" >"$work/app.log" 2>"$work/app.err" &
 pids+=($!)
