@@ -116,6 +116,14 @@ fn main() {
     let wanted: Vec<&str> = all.iter().map(|c| c.id).filter(|id| selected(&args, id)).collect();
     // libtest decides `ignored` before a test runs, so the checks run first.
     let results = if args.list || wanted.is_empty() { Ok(HashMap::new()) } else { run_checks(&wanted) };
+    // libtest shows no reason for an ignored test: say here why each was skipped.
+    if let Ok(map) = &results {
+        for check in &all {
+            if let Some(Report { outcome: Outcome::Skip(why), .. }) = map.get(check.id) {
+                println!("skipped (reported as ignored): {}: {why}", check.id);
+            }
+        }
+    }
     let mut trials = Vec::new();
     for check in &all {
         let id = check.id;
