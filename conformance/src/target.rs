@@ -368,10 +368,14 @@ impl Target {
     /// probed once, so an unreachable target is an error here (exit code 2), not 40 failures.
     pub async fn connect(options: TargetOptions) -> Result<Target, String> {
         let transport = Transport::new(&options.transport)?;
+        // h2c prior knowledge is about the endpoint; the control interface is spoken to as its
+        // URL says (over TLS, ALPN still offers h2).
+        let control_transport =
+            Transport::new(&http::TransportOptions { http2_prior_knowledge: false, ..options.transport.clone() })?;
         let control = options
             .control
             .as_deref()
-            .map(|c| Control::new(c, options.control_headers.clone(), transport.clone()))
+            .map(|c| Control::new(c, options.control_headers.clone(), control_transport.clone()))
             .transpose()?;
         let info = match &control {
             Some(c) => Some(c.info().await?),
