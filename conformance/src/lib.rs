@@ -119,6 +119,18 @@ impl Stop {
         }
     }
 
+    /// The same failure with another failure code (a check keeps the code it always had, so
+    /// known-failing lists stay valid).
+    pub fn code(self, code: &'static str) -> Stop {
+        match self {
+            Stop::Fail(mut f) => {
+                f.code = code;
+                Stop::Fail(f)
+            }
+            skip => skip,
+        }
+    }
+
     /// The same failure with `context` in front of its message.
     pub fn context(self, context: &str) -> Stop {
         match self {

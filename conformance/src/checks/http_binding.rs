@@ -324,7 +324,8 @@ async fn query_not_part_of_id(ctx: &Ctx) -> CheckResult {
     let f = fixture(ctx, 64).await?;
     let target = with_query(&image_target(ctx, &f.record.id), "v=2&utm=x");
     let ex = get(ctx, &target, &proof_header(&f.record)).await?;
-    expect_state(&ex, State::Updated).map_err(|e| e.context("the query string must not be part of the id"))
+    expect_state(&ex, State::Updated)
+        .map_err(|e| e.context("the query string must not be part of the id").code("query"))
 }
 
 async fn expect_404(ctx: &Ctx, method: &str, target: &str, proof: &[(&str, &str)]) -> CheckResult {
@@ -401,7 +402,8 @@ async fn percent_encoded_id(ctx: &Ctx) -> CheckResult {
     for segment in [format!("{dir}:{name}"), format!("{dir}%3A{name}"), format!("{dir}%3a{name}")] {
         let target = raw_target(ctx, &segment);
         let ex = get(ctx, &target, &proof).await?;
-        expect_state(&ex, State::Updated).map_err(|e| e.context(&format!("{target} must serve the image")))?;
+        expect_state(&ex, State::Updated)
+            .map_err(|e| e.context(&format!("{target} must serve the image")).code("id"))?;
     }
     Ok(())
 }

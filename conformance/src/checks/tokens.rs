@@ -81,7 +81,7 @@ async fn unparseable_token(ctx: &Ctx) -> CheckResult {
     ] {
         let ex = fetch(ctx, &f.record, Some(&bad)).await?;
         expect_state(&ex, State::Updated)
-            .map_err(|e| e.context(&format!("token text {bad:?} must count as no token (Updated)")))?;
+            .map_err(|e| e.context(&format!("token text {bad:?} must count as no token (Updated)")).code("token"))?;
     }
     Ok(())
 }
@@ -97,7 +97,8 @@ async fn token_in_query(ctx: &Ctx) -> CheckResult {
     let mut headers = proof.clone();
     headers.push(("x-pixstore-token", "1"));
     let ex = get(ctx, &target, &headers).await?;
-    expect_state(&ex, State::Updated).map_err(|e| e.context("the x-pixstore-token header must win over ?token="))
+    expect_state(&ex, State::Updated)
+        .map_err(|e| e.context("the x-pixstore-token header must win over ?token=").code("token"))
 }
 
 async fn invalid_header_hides_query(ctx: &Ctx) -> CheckResult {
