@@ -76,6 +76,14 @@ r = json.load(open(sys.argv[1]))
 assert r["reportVersion"] == 1 and r["summary"]["failed"] == 0, r["summary"]
 print("report.json:", r["summary"])
 EOF
+# Exit codes: 2 when the target cannot be tested (unreachable, bad arguments).
+for args in "--control http://127.0.0.1:9" "--endpoint-template http://127.0.0.1:9/no-id-here" "--no-such-flag"; do
+  code=0
+  # shellcheck disable=SC2086
+  "$suite" $args >/dev/null 2>&1 || code=$?
+  [ "$code" = 2 ] || { echo "pixstore-conformance $args exited $code, expected 2 (could not test)" >&2; exit 1; }
+done
+echo "exit code 2 for an unreachable target and for bad arguments"
 done_step
 
 begin "1b. the suite against pixstore-server, W = -1, Access-Control-Allow-Origin https://app.example"
