@@ -51,19 +51,19 @@ json_line() {
 }
 field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]] or "")' "$1" "$2"; }
 
-# Starts pixstore-server serve with a control interface on free ports:
-# DATA_DIR LOG WINDOW_MS [SERVE ARGS...]
+# Starts pixstore-server serve with a control interface on free ports (in this shell, so the
+# EXIT trap stops it) and sets $line to its address line: DATA_DIR LOG WINDOW_MS [SERVE ARGS...]
 start_server() {
   local data=$1 log=$2 window=$3
   shift 3
   "$server_bin" --data-dir "$data" --window-ms="$window" serve --listen-host 127.0.0.1 --port 0 \
     --control --control-listen 127.0.0.1:0 --print-addresses "$@" >"$log" 2>"$log.err" &
   pids+=($!)
-  json_line "$log"
+  line=$(json_line "$log")
 }
 
 begin "1a. the suite against pixstore-server, W = 20000"
-line=$(start_server "$work/w20000" "$work/w20000.log" 20000)
+start_server "$work/w20000" "$work/w20000.log" 20000
 control20000="http://$(field "$line" control)"
 endpoint20000="$(field "$line" endpoint)"
 "$suite" --control "$control20000" --format html --output "$out/report.html"
@@ -87,12 +87,12 @@ echo "exit code 2 for an unreachable target and for bad arguments"
 done_step
 
 begin "1b. the suite against pixstore-server, W = -1, Access-Control-Allow-Origin https://app.example"
-line=$(start_server "$work/disabled" "$work/disabled.log" -1 --allow-origin https://app.example)
+start_server "$work/disabled" "$work/disabled.log" -1 --allow-origin https://app.example
 "$suite" --control "http://$(field "$line" control)" --format junit --output "$out/disabled.xml"
 done_step
 
 begin "2. the custom route example with a bearer token (--endpoint-template, --header)"
-line=$(start_server "$work/custom" "$work/custom.log" 20000)
+start_server "$work/custom" "$work/custom.log" 20000
 custom_control="http://$(field "$line" control)"
 "$root/target/release/examples/custom_endpoint_warp" --serve "$work/custom" >"$work/app.log" 2>"$work/app.err" &
 pids+=($!)
