@@ -9,16 +9,16 @@ use crate::target::{parse_header, Target, TargetOptions};
 /// Where the implementation under test is and how to reach it.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct TargetArgs {
-    /// The default endpoint's route URL, e.g. http://127.0.0.1:7482/pixstore-image or
-    /// https://images.example/pixstore-image [default: the control interface's /info].
+    /// The default endpoint's route URL, e.g. `http://127.0.0.1:7482/pixstore-image` or
+    /// `https://images.example/pixstore-image` [default: the control interface's /info].
     #[arg(long, env = "PIXSTORE_ENDPOINT", conflicts_with = "endpoint_template")]
     pub endpoint: Option<String>,
     /// A custom endpoint as a URL template with {id} where the (percent-encoded) image id goes,
-    /// e.g. https://api.example/player-image/42/{id}. The checks of the default endpoint's route
+    /// e.g. `https://api.example/player-image/42/{id}`. The checks of the default endpoint's route
     /// shape (spec §10) are then skipped.
     #[arg(long, env = "PIXSTORE_ENDPOINT_TEMPLATE")]
     pub endpoint_template: Option<String>,
-    /// The control interface (spec Appendix A), e.g. http://127.0.0.1:7483. Without it only the
+    /// The control interface (spec Appendix A), e.g. `http://127.0.0.1:7483`. Without it only the
     /// checks that need no writes run, on the records given with --record.
     #[arg(long, env = "PIXSTORE_CONTROL")]
     pub control: Option<String>,
