@@ -138,14 +138,23 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         })?;
         let endpoint_url = match endpoint {
             Some(e) => {
-                let host = if e.ip().is_unspecified() { "127.0.0.1".to_owned() } else { e.ip().to_string() };
+                // CTRL-1: an unspecified address is advertised as the loopback of its family.
+                let host = match e.ip() {
+                    std::net::IpAddr::V4(ip) if ip.is_unspecified() => "127.0.0.1".to_owned(),
+                    std::net::IpAddr::V6(ip) if ip.is_unspecified() => "::1".to_owned(),
+                    ip => ip.to_string(),
+                };
                 let host = if host.contains(':') { format!("[{host}]") } else { host };
                 format!("http://{host}:{}{}", e.port(), config.route)
             }
             None => String::new(),
         };
-        let info =
-            control::Info { endpoint: endpoint_url, window_ms: config.window.to_config(), skew_ms: config.skew_ms };
+        let info = control::Info {
+            endpoint: endpoint_url,
+            window_ms: config.window.to_config(),
+            skew_ms: config.skew_ms,
+            allow_origin: config.allow_origin.clone(),
+        };
         let routes =
             control::routes(service.clone(), info, format!("pixstore pixstore-server {}", env!("CARGO_PKG_VERSION")));
         let server = warp::serve(routes).serve_incoming_with_graceful_shutdown(
