@@ -2,18 +2,24 @@
 //! requirement.
 //!
 //! Each [`Check`] has a stable id tied to a spec section (`PXS-9.1-missing-proof`), the
-//! requirement IDs it covers and a [`Level`]. [`run`] executes checks against a [`Target`] and
-//! returns [`Report`]s; [`known_failing`] compares them with a list of expected failures;
-//! [`report`] renders text, JSON and JUnit XML. The golden vectors of `spec/vectors/` run against
-//! pixstore-proto as checks too ([`vectors`]), and [`vectors::run_decoder`] runs an external
-//! decoder process over them.
+//! requirement IDs it covers, a [`Level`] and a [`Profile`]. [`run_one`] executes a check against
+//! its context and returns a [`Report`]; [`known_failing`] compares reports with a list of
+//! expected failures; [`report`] renders text, JSON, JUnit XML and HTML. The golden vectors of
+//! `spec/vectors/` (compiled into the binary) run against pixstore-proto as checks too
+//! ([`vectors`]), and [`vectors::run_decoder`] runs an external decoder process over them.
+//!
+//! The machinery is generic over the context a check runs in: endpoint checks run in [`Ctx`]
+//! (a [`Target`]); other kinds of checks (client checks, say) bring their own context type and
+//! reuse ids, levels, reports, known-failing lists and formats unchanged.
 // The workspace's core/alloc lints serve the no_std protocol crate; this crate is std-only.
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
 pub mod checks;
+pub mod cli;
 pub mod hexdump;
 pub mod http;
 pub mod known_failing;
+#[cfg(feature = "reference")]
 pub mod reference;
 pub mod report;
 pub mod target;
@@ -28,6 +34,9 @@ pub use target::Target;
 
 use crate::http::Exchange;
 
+/// The version of this tool (reports carry it).
+pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// How strongly the spec requires what a check checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Level {
@@ -35,6 +44,40 @@ pub enum Level {
     Must,
     /// A SHOULD: a failure fails the run only with `--strict`.
     Should,
+    /// Informative: reported, never fails the run (not a requirement of the protocol).
+    Info,
+}
+
+impl Level {
+    /// `MUST`, `SHOULD` or `INFO`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Level::Must => "MUST",
+            Level::Should => "SHOULD",
+            Level::Info => "INFO",
+        }
+    }
+}
+
+/// Which targets a check applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Profile {
+    /// Any endpoint: the serving logic of §9 and everything below it (states, proofs, tokens,
+    /// envelope, records, consistency), the default endpoint or a custom one.
+    AnyEndpoint,
+    /// Only the default endpoint: the route shape of §10 (bare route, extra segments, 405 on the
+    /// route, preflight). Reported as skipped against a custom endpoint.
+    DefaultEndpoint,
+}
+
+/// The requirement a failure most likely breaks, for the root-cause summary: many checks that
+/// fail for one reason (a record whose token is a string) are named once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cause {
+    /// The requirement ID (`REC-3`).
+    pub requirement: &'static str,
+    /// What is wrong, the same text for every failure with this cause.
+    pub summary: String,
 }
 
 /// Why a check did not pass.
@@ -47,6 +90,9 @@ pub struct Failure {
     pub message: String,
     /// The exchange that showed it.
     pub exchange: Option<Box<Exchange>>,
+    /// The requirement most likely broken, when the failure knows better than the check's
+    /// first requirement.
+    pub cause: Option<Cause>,
 }
 
 /// How a check ended early.
@@ -58,50 +104,131 @@ pub enum Stop {
     Skip(String),
 }
 
+impl Stop {
+    /// The same failure, attributed to `requirement` in the root-cause summary (kept if it
+    /// already has a cause).
+    pub fn caused_by(self, requirement: &'static str, summary: impl Into<String>) -> Stop {
+        match self {
+            Stop::Fail(mut f) => {
+                if f.cause.is_none() {
+                    f.cause = Some(Cause { requirement, summary: summary.into() });
+                }
+                Stop::Fail(f)
+            }
+            skip => skip,
+        }
+    }
+
+    /// The same failure with another failure code (a check keeps the code it always had, so
+    /// known-failing lists stay valid).
+    pub fn code(self, code: &'static str) -> Stop {
+        match self {
+            Stop::Fail(mut f) => {
+                f.code = code;
+                Stop::Fail(f)
+            }
+            skip => skip,
+        }
+    }
+
+    /// The same failure with `context` in front of its message.
+    pub fn context(self, context: &str) -> Stop {
+        match self {
+            Stop::Fail(mut f) => {
+                f.message = format!("{context}: {}", f.message);
+                Stop::Fail(f)
+            }
+            skip => skip,
+        }
+    }
+}
+
 /// The result type of a check body.
 pub type CheckResult = Result<(), Stop>;
 
-/// A check's body.
-pub type CheckFn = for<'a> fn(&'a Ctx) -> Pin<Box<dyn Future<Output = CheckResult> + Send + 'a>>;
+/// A boxed future of a check body.
+pub type CheckFuture<'a> = Pin<Box<dyn Future<Output = CheckResult> + Send + 'a>>;
 
-/// One check of the suite.
-#[derive(Clone, Copy)]
-pub struct Check {
+/// A check's body, over its context `C`.
+pub type CheckFn<C> = for<'a> fn(&'a C) -> CheckFuture<'a>;
+
+/// What a context offers the runner: whether a check applies, and what to undo after one.
+pub trait Context: Sync {
+    /// Why a check of `profile` cannot run against this context, if it cannot.
+    fn skip_reason(&self, profile: Profile) -> Option<String> {
+        let _ = profile;
+        None
+    }
+
+    /// Undoes what a check changed on the target (a frozen clock, say); runs after every check.
+    fn cleanup(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async {})
+    }
+}
+
+/// One check of the suite, over its context `C` ([`Ctx`] for endpoint checks).
+pub struct Check<C: 'static = Ctx> {
     /// Stable id: `PXS-<spec section>-<slug>`. Never reused for another meaning.
     pub id: &'static str,
     /// The spec section.
     pub section: &'static str,
     /// Requirement IDs covered.
     pub requirements: &'static [&'static str],
-    /// MUST or SHOULD.
+    /// MUST, SHOULD or informative.
     pub level: Level,
+    /// Which targets it applies to.
+    pub profile: Profile,
     /// What it checks, one line.
     pub title: &'static str,
     /// The body.
-    pub run: CheckFn,
+    pub run: CheckFn<C>,
 }
 
-impl std::fmt::Debug for Check {
+impl<C> Clone for Check<C> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<C> Copy for Check<C> {}
+
+impl<C> std::fmt::Debug for Check<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Check").field("id", &self.id).finish()
     }
 }
 
-/// What every check gets: the target and helpers.
+/// What every endpoint check gets: the target.
 #[derive(Debug)]
 pub struct Ctx {
     /// The implementation under test.
     pub target: Target,
 }
 
+impl Context for Ctx {
+    fn skip_reason(&self, profile: Profile) -> Option<String> {
+        match profile {
+            Profile::DefaultEndpoint if !self.target.endpoint.is_default() => Some(
+                "assumes the default endpoint's route shape (spec §10); the target is a custom endpoint (--endpoint-template)"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+
+    fn cleanup(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(self.target.restore_clock())
+    }
+}
+
 /// A failure with a code and a message.
 pub fn fail(code: &'static str, message: impl Into<String>) -> Stop {
-    Stop::Fail(Failure { code, message: message.into(), exchange: None })
+    Stop::Fail(Failure { code, message: message.into(), exchange: None, cause: None })
 }
 
 /// A failure with the exchange that shows it.
 pub fn fail_with(code: &'static str, message: impl Into<String>, ex: &Exchange) -> Stop {
-    Stop::Fail(Failure { code, message: message.into(), exchange: Some(Box::new(ex.clone())) })
+    Stop::Fail(Failure { code, message: message.into(), exchange: Some(Box::new(ex.clone())), cause: None })
 }
 
 /// An error of the harness or the transport (the implementation did not answer).
@@ -120,7 +247,7 @@ pub enum Outcome {
     Skip(String),
 }
 
-/// One check's outcome with what the report needs.
+/// One check's outcome with what the report needs (independent of the check's context).
 #[derive(Debug, Clone)]
 pub struct Report {
     /// The check's id.
@@ -139,13 +266,21 @@ pub struct Report {
     pub duration: Duration,
 }
 
-/// Runs one check.
-pub async fn run_one(check: &Check, ctx: &Ctx) -> Report {
+/// Runs one check in `ctx` (a check whose profile does not apply is skipped with the reason),
+/// then lets the context undo what the check changed.
+pub async fn run_one<C: Context>(check: &Check<C>, ctx: &C) -> Report {
     let started = Instant::now();
-    let outcome = match (check.run)(ctx).await {
-        Ok(()) => Outcome::Pass,
-        Err(Stop::Fail(f)) => Outcome::Fail(f),
-        Err(Stop::Skip(why)) => Outcome::Skip(why),
+    let outcome = match ctx.skip_reason(check.profile) {
+        Some(why) => Outcome::Skip(why),
+        None => {
+            let result = (check.run)(ctx).await;
+            ctx.cleanup().await;
+            match result {
+                Ok(()) => Outcome::Pass,
+                Err(Stop::Fail(f)) => Outcome::Fail(f),
+                Err(Stop::Skip(why)) => Outcome::Skip(why),
+            }
+        }
     };
     Report {
         id: check.id,
@@ -186,7 +321,7 @@ pub fn glob(pattern: &str, text: &str) -> bool {
 
 /// Selects checks: `only` globs (any matches; all checks when empty), minus `skip` globs.
 /// A bare prefix such as `PXS-8` also selects every id starting with it.
-pub fn select<'c>(checks: &'c [Check], only: &[String], skip: &[String]) -> Vec<&'c Check> {
+pub fn select<'c, C>(checks: &'c [Check<C>], only: &[String], skip: &[String]) -> Vec<&'c Check<C>> {
     let matches = |pattern: &String, id: &str| glob(pattern, id) || id.starts_with(pattern.as_str());
     checks
         .iter()

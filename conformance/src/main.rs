@@ -1,13 +1,19 @@
 //! `pixstore-conformance`: run the conformance suite against an endpoint, or run a decoder over
-//! the golden vectors. With no target it starts a reference server and checks that.
+//! the golden vectors. With no target it starts a reference server and checks that (feature
+//! `reference`, on by default).
+//!
+//! Exit codes: 0 every counted check passed (and the known-failing list matched); 1 failures;
+//! 2 could not test (bad arguments, unreachable target, unreadable files).
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use conformance::cli::TargetArgs;
 use conformance::known_failing::KnownFailing;
-use conformance::{checks, report, run_one, select, Ctx, Target};
+use conformance::report::RunInfo;
+use conformance::{checks, report, run_one, select, Ctx};
 
 /// The Pixstore conformance suite (spec v1).
 #[derive(Debug, Parser)]
@@ -26,7 +32,7 @@ enum Command {
         /// Known-failing list of vector ids (`<vector id> decoder  # why`).
         #[arg(long)]
         known_failing: Option<PathBuf>,
-        /// The vector folder [default: this repository's spec/vectors].
+        /// A vector folder to use instead of the compiled-in spec/vectors.
         #[arg(long)]
         vectors: Option<PathBuf>,
         /// The adapter command and its arguments.
@@ -40,21 +46,13 @@ enum Format {
     Text,
     Json,
     Junit,
+    Html,
 }
 
 #[derive(Debug, clap::Args)]
 struct RunArgs {
-    /// The default endpoint's route URL, e.g. http://127.0.0.1:7482/pixstore-image
-    /// [default: the control interface's /info].
-    #[arg(long, env = "PIXSTORE_ENDPOINT")]
-    endpoint: Option<String>,
-    /// The control interface (spec Appendix A), e.g. http://127.0.0.1:7483. Without it only the
-    /// checks that need no writes run, on the records given with --record.
-    #[arg(long, env = "PIXSTORE_CONTROL")]
-    control: Option<String>,
-    /// ImageRecord JSON files of images already stored (for running without --control).
-    #[arg(long)]
-    record: Vec<PathBuf>,
+    #[command(flatten)]
+    target: TargetArgs,
     /// SHOULD failures fail the run too.
     #[arg(long)]
     strict: bool,
@@ -97,13 +95,11 @@ async fn run(args: RunArgs) -> Result<bool, String> {
     let selected = select(&all, &args.only, &args.skip);
     if args.list {
         for c in &selected {
-            println!(
-                "{:<48} {:<6} {:<24} {}",
-                c.id,
-                format!("{:?}", c.level).to_uppercase(),
-                c.requirements.join(","),
-                c.title
-            );
+            let profile = match c.profile {
+                conformance::Profile::AnyEndpoint => "any",
+                conformance::Profile::DefaultEndpoint => "default",
+            };
+            println!("{:<48} {:<6} {:<8} {:<24} {}", c.id, c.level.label(), profile, c.requirements.join(","), c.title);
         }
         return Ok(true);
     }
@@ -111,26 +107,21 @@ async fn run(args: RunArgs) -> Result<bool, String> {
     // With --only/--skip, only the selected checks are compared with the list.
     let selected_ids: Vec<&str> = selected.iter().map(|c| c.id).collect();
     let known = if args.only.is_empty() && args.skip.is_empty() { known } else { known.restricted_to(&selected_ids) };
-    let mut records = Vec::new();
-    for path in &args.record {
-        let text = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        records.push(proto::record::ImageRecord::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))?);
+    let (target, reference) = conformance::cli::connect(&args.target).await?;
+    for w in &target.warnings {
+        eprintln!("WARNING: {w}");
     }
-    // No target: start a reference server and check it.
-    let mut reference = None;
-    let (endpoint, control) = if args.endpoint.is_none() && args.control.is_none() {
-        let r = conformance::reference::start().await?;
-        let pair = (Some(r.endpoint.clone()), Some(r.control.clone()));
-        eprintln!("no --endpoint or --control: checking a reference server started at {}", r.endpoint);
-        reference = Some(r);
-        pair
-    } else {
-        (args.endpoint.clone(), args.control.clone())
-    };
-    let target = Target::connect(endpoint.as_deref(), control.as_deref(), records).await?;
     if target.control.is_none() {
         eprintln!("no control interface: checks that store images are skipped");
     }
+    let run_info = RunInfo {
+        target: target.endpoint.label(),
+        control: target.control.as_ref().map(|c| c.url().to_string()),
+        implementation: target.info.as_ref().and_then(|i| i.implementation.clone()),
+        protocol: target.protocol.label().to_owned(),
+        warnings: target.warnings.clone(),
+        strict: args.strict,
+    };
     let ctx = Ctx { target };
     let bar = indicatif::ProgressBar::new(u64::try_from(selected.len()).unwrap_or(0));
     bar.set_style(
@@ -144,9 +135,12 @@ async fn run(args: RunArgs) -> Result<bool, String> {
         bar.inc(1);
     }
     bar.finish_and_clear();
+    #[cfg(feature = "reference")]
     if let Some(r) = reference {
-        r.running.shutdown().await;
+        r.shutdown().await;
     }
+    #[cfg(not(feature = "reference"))]
+    let _ = reference;
 
     if args.write_known_failing {
         let path = args.known_failing.as_ref().ok_or("--write-known-failing needs --known-failing FILE")?;
@@ -154,9 +148,10 @@ async fn run(args: RunArgs) -> Result<bool, String> {
         eprintln!("wrote {}", path.display());
     }
     let text = match args.format {
-        Format::Text => report::text(&reports, &known, args.strict),
-        Format::Json => report::json(&reports, &known),
-        Format::Junit => report::junit(&reports, &known, args.strict),
+        Format::Text => report::text(&reports, &known, &run_info),
+        Format::Json => report::json(&reports, &known, &run_info),
+        Format::Junit => report::junit(&reports, &known, &run_info),
+        Format::Html => report::html(&reports, &known, &run_info),
     };
     match &args.output {
         Some(path) => std::fs::write(path, &text).map_err(|e| format!("{}: {e}", path.display()))?,
@@ -168,6 +163,9 @@ async fn run(args: RunArgs) -> Result<bool, String> {
         eprintln!("known-failing: {p}");
     }
     if !matches!(args.format, Format::Text) || args.output.is_some() {
+        for w in &run_info.warnings {
+            eprintln!("WARNING: {w}");
+        }
         eprintln!("{} passed, {} failed, {} skipped", summary.passed, summary.failed, summary.skipped);
     }
     Ok(summary.failed == 0 && problems.is_empty())
@@ -178,8 +176,10 @@ async fn decoder(
     vectors: Option<PathBuf>,
     command: Vec<String>,
 ) -> Result<bool, String> {
-    let dir = vectors.unwrap_or_else(conformance::vectors::default_dir);
-    let wire = conformance::vectors::load_wire(&dir)?;
+    let wire = match vectors {
+        Some(dir) => conformance::vectors::load_wire(&dir)?,
+        None => conformance::vectors::compiled_wire()?,
+    };
     let known = load_known(known_failing.as_ref(), true)?;
     let results = conformance::vectors::run_decoder(&command, &wire).await?;
     let (mut passed, mut failed, mut expected) = (0, 0, 0);
@@ -232,7 +232,7 @@ fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
-            eprintln!("pixstore-conformance: {e}");
+            eprintln!("pixstore-conformance: could not test: {e}");
             ExitCode::from(2)
         }
     }

@@ -1,11 +1,12 @@
-//! The reference server the suite starts when it is given no target: 127.0.0.1:0, a temporary
-//! data folder, a control interface, and a short proof window so that the expiry check is quick.
+//! The reference server the suite starts when it is given no target (feature `reference`):
+//! 127.0.0.1:0, a temporary data folder, a control interface with the clock feature (CTRL-8),
+//! so the timing checks are exact and quick at the default window.
 
 use pixstore_server::config::{Config, FileConfig};
 use pixstore_server::Running;
 
 /// The window the suite gives the reference server it starts (ms).
-pub const WINDOW_MS: i64 = 1000;
+pub const WINDOW_MS: i64 = 20_000;
 
 /// A running reference server and its data folder (deleted on drop).
 #[derive(Debug)]
@@ -27,7 +28,7 @@ pub fn config(dir: &std::path::Path) -> Result<Config, String> {
         default_endpoint_listen_port: Some(0),
         data_dir: Some(dir.to_path_buf()),
         stateless_key_window_length: Some(WINDOW_MS),
-        proof_skew_ms: Some(0),
+        proof_skew_ms: Some(5_000),
         control: Some(true),
         control_listen: Some("127.0.0.1:0".into()),
         ops_enabled: Some(false),
@@ -49,6 +50,13 @@ pub async fn start_with(dir: tempfile::TempDir, config: Config) -> Result<Refere
         running,
         _dir: dir,
     })
+}
+
+impl Reference {
+    /// Stops the server.
+    pub async fn shutdown(self) {
+        self.running.shutdown().await;
+    }
 }
 
 /// Starts the suite's reference server.

@@ -12,14 +12,17 @@
 // built here. The workspace's indexing lint targets slices on input-driven paths.
 #![allow(clippy::indexing_slicing)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use proto::wire::{Payload, PayloadRef};
 use serde_json::{json, Value};
 
-/// The vector folder of this repository.
-pub fn default_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec/vectors")
+/// `spec/vectors/wire_decode.json`, compiled in: the installed binary needs no repository.
+pub const WIRE_DECODE_JSON: &str = include_str!("../../spec/vectors/wire_decode.json");
+
+/// The compiled-in wire vectors.
+pub fn compiled_wire() -> Result<Vec<WireVector>, String> {
+    parse_wire(WIRE_DECODE_JSON, "wire_decode.json (compiled in)")
 }
 
 /// One wire_decode vector.
@@ -50,15 +53,16 @@ fn to_hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// Loads `wire_decode.json`; a missing or empty file is an error, never zero vectors.
+/// Loads `wire_decode.json` from `dir`; a missing or empty file is an error, never zero vectors.
 pub fn load_wire(dir: &Path) -> Result<Vec<WireVector>, String> {
     let path = dir.join("wire_decode.json");
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let file: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    let vectors = file["vectors"]
-        .as_array()
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| format!("{}: no vectors", path.display()))?;
+    parse_wire(&text, &path.display().to_string())
+}
+
+fn parse_wire(text: &str, name: &str) -> Result<Vec<WireVector>, String> {
+    let file: Value = serde_json::from_str(text).map_err(|e| format!("{name}: {e}"))?;
+    let vectors = file["vectors"].as_array().filter(|v| !v.is_empty()).ok_or_else(|| format!("{name}: no vectors"))?;
     vectors
         .iter()
         .map(|v| {

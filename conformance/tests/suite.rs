@@ -1,12 +1,16 @@
 //! `cargo test -p conformance`: every check is its own test, filterable by id
 //! (`cargo test -p conformance -- PXS-8`), and every wire vector too (`-- VEC-`).
 //!
-//! Target: `PIXSTORE_CONTROL` (and `PIXSTORE_ENDPOINT`, default: the control interface's
-//! /info) name the implementation; with neither, a reference server is started on 127.0.0.1:0.
-//! `PIXSTORE_KNOWN_FAILING=FILE`: listed checks must fail with the listed code (and fail the
-//! test if they pass). `PIXSTORE_STRICT=1`: SHOULD failures fail too. A check that cannot run
-//! (no control interface, validation disabled) passes and says "skipped" in its output.
-//! Checks run one at a time unless `--test-threads` says otherwise.
+//! Target: the same options as `pixstore-conformance`, from `PIXSTORE_*` variables:
+//! `PIXSTORE_CONTROL`, `PIXSTORE_ENDPOINT` or `PIXSTORE_ENDPOINT_TEMPLATE`, `PIXSTORE_HEADER`
+//! (one per line), `PIXSTORE_CA_CERT`, `PIXSTORE_INSECURE`, ...; with none, a reference server is
+//! started on 127.0.0.1:0 (feature `reference`). `PIXSTORE_KNOWN_FAILING=FILE`: listed checks must
+//! fail with the listed code (and fail the test if they pass). `PIXSTORE_STRICT=1`: SHOULD
+//! failures fail too.
+//!
+//! The selected checks run first, one at a time, in the suite's order; then libtest reports
+//! them: a check that could not run (no control interface, validation disabled, a custom
+//! endpoint) is reported as *ignored* with its reason, never as passed.
 #![allow(
     missing_docs,
     clippy::unwrap_used,
@@ -16,105 +20,134 @@
     clippy::std_instead_of_alloc
 )]
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
 
+use clap::Parser as _;
+use conformance::cli::TargetArgs;
 use conformance::known_failing::KnownFailing;
-use conformance::{checks, run_one, Ctx, Level, Outcome, Target};
+use conformance::{checks, run_one, Ctx, Level, Outcome, Report};
 use libtest_mimic::{Arguments, Failed, Trial};
 
-struct World {
-    runtime: tokio::runtime::Runtime,
-    ctx: Ctx,
-    known: KnownFailing,
-    strict: bool,
-    _reference: Option<conformance::reference::Reference>,
+#[derive(Debug, clap::Parser)]
+struct Env {
+    #[command(flatten)]
+    target: TargetArgs,
 }
 
-fn world() -> Result<&'static World, String> {
-    static WORLD: OnceLock<Result<World, String>> = OnceLock::new();
-    WORLD
-        .get_or_init(|| {
-            let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
-            let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-            let (endpoint, control) = (env("PIXSTORE_ENDPOINT"), env("PIXSTORE_CONTROL"));
-            let (ctx, reference) = runtime.block_on(async {
-                let reference = if endpoint.is_none() && control.is_none() {
-                    Some(conformance::reference::start().await?)
-                } else {
-                    None
-                };
-                let (e, c) = match &reference {
-                    Some(r) => (Some(r.endpoint.clone()), Some(r.control.clone())),
-                    None => (endpoint, control),
-                };
-                let target = Target::connect(e.as_deref(), c.as_deref(), Vec::new()).await?;
-                Ok::<_, String>((Ctx { target }, reference))
-            })?;
-            let known = match env("PIXSTORE_KNOWN_FAILING") {
-                Some(path) => {
-                    KnownFailing::parse(&std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?)?
-                }
-                None => KnownFailing::default(),
-            };
-            Ok(World { runtime, ctx, known, strict: env("PIXSTORE_STRICT").is_some(), _reference: reference })
-        })
-        .as_ref()
-        .map_err(Clone::clone)
+fn env(k: &str) -> Option<String> {
+    std::env::var(k).ok().filter(|v| !v.is_empty())
 }
 
-fn check_trial(check: conformance::Check) -> Trial {
-    let name = check.id;
-    Trial::test(name, move || {
-        let w = world().map_err(|e| Failed::from(format!("cannot reach the implementation: {e}")))?;
-        let report = w.runtime.block_on(run_one(&check, &w.ctx));
-        let listed = w.known.entries.get(check.id);
-        match (&report.outcome, listed) {
-            (Outcome::Pass, None) => Ok(()),
-            (Outcome::Skip(why), None) => {
-                println!("skipped: {why}");
-                Ok(())
-            }
-            (Outcome::Fail(f), Some(entry)) if f.code == entry.code => {
-                println!("known failure [{}]: {}", f.code, f.message);
-                Ok(())
-            }
-            (Outcome::Fail(f), None) if check.level == Level::Should && !w.strict => {
-                println!("SHOULD not met [{}]: {}", f.code, f.message);
-                Ok(())
-            }
-            (Outcome::Fail(f), _) => {
-                let evidence = f.exchange.as_deref().map(conformance::hexdump::evidence).unwrap_or_default();
-                let expected = listed.map(|e| format!(" (known-failing lists code `{}`)", e.code)).unwrap_or_default();
-                Err(format!(
-                    "[{}] {}{expected}\n  requirements: {}\n{evidence}",
-                    f.code,
-                    f.message,
-                    check.requirements.join(", ")
-                )
-                .into())
-            }
-            (Outcome::Pass, Some(entry)) => {
-                Err(format!("listed as known-failing (`{}`) but passes: remove it from the list", entry.code).into())
-            }
-            (Outcome::Skip(why), Some(_)) => Err(format!("listed as known-failing but skipped: {why}").into()),
+/// Runs `ids` against the target; one report per check, or why the target could not be used.
+fn run_checks(ids: &[&str]) -> Result<HashMap<&'static str, Report>, String> {
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let args = Env::try_parse_from(["suite"]).map_err(|e| format!("PIXSTORE_* variables: {e}"))?;
+    runtime.block_on(async {
+        let (target, reference) = conformance::cli::connect(&args.target).await?;
+        let ctx = Ctx { target };
+        let mut out = HashMap::new();
+        for check in checks::all().iter().filter(|c| ids.contains(&c.id)) {
+            out.insert(check.id, run_one(check, &ctx).await);
         }
+        #[cfg(feature = "reference")]
+        if let Some(r) = reference {
+            r.shutdown().await;
+        }
+        #[cfg(not(feature = "reference"))]
+        let _ = reference;
+        Ok(out)
     })
 }
 
-fn main() {
-    let mut args = Arguments::from_args();
-    if args.test_threads.is_none() {
-        args.test_threads = Some(1);
+fn selected(args: &Arguments, name: &str) -> bool {
+    let matches = |pattern: &str| if args.exact { name == pattern } else { name.contains(pattern) };
+    args.filter.as_deref().is_none_or(matches) && !args.skip.iter().any(|s| matches(s))
+}
+
+fn verdict(report: &Report, known: &KnownFailing, strict: bool) -> Result<(), Failed> {
+    let listed = known.entries.get(report.id);
+    match (&report.outcome, listed) {
+        (Outcome::Pass, None) => Ok(()),
+        (Outcome::Skip(why), None) => {
+            println!("skipped: {why}");
+            Ok(())
+        }
+        (Outcome::Fail(f), Some(entry)) if f.code == entry.code => {
+            println!("known failure [{}]: {}", f.code, f.message);
+            Ok(())
+        }
+        (Outcome::Fail(f), None) if report.level == Level::Info => {
+            println!("informative [{}]: {}", f.code, f.message);
+            Ok(())
+        }
+        (Outcome::Fail(f), None) if report.level == Level::Should && !strict => {
+            println!("SHOULD not met [{}]: {}", f.code, f.message);
+            Ok(())
+        }
+        (Outcome::Fail(f), _) => {
+            let evidence = f.exchange.as_deref().map(conformance::hexdump::evidence).unwrap_or_default();
+            let expected = listed.map(|e| format!(" (known-failing lists code `{}`)", e.code)).unwrap_or_default();
+            Err(format!(
+                "[{}] {}{expected}\n  requirements: {}\n{evidence}",
+                f.code,
+                f.message,
+                report.requirements.join(", ")
+            )
+            .into())
+        }
+        (Outcome::Pass, Some(entry)) => {
+            Err(format!("listed as known-failing (`{}`) but passes: remove it from the list", entry.code).into())
+        }
+        (Outcome::Skip(why), Some(_)) => Err(format!("listed as known-failing but skipped: {why}").into()),
     }
-    let mut trials: Vec<Trial> = checks::all().into_iter().map(check_trial).collect();
-    // The golden wire vectors against pixstore-proto (the same vectors an adapter checks): the
-    // decoder's requirements WIRE-1 and WIRE-5 to WIRE-12, one test per vector.
-    let vectors = Arc::new(
-        conformance::vectors::load_wire(&conformance::vectors::default_dir())
-            .unwrap_or_else(|e| panic!("golden vectors: {e}")),
-    );
-    for v in vectors.iter() {
-        let v = v.clone();
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let all = checks::all();
+    let known = match env("PIXSTORE_KNOWN_FAILING") {
+        Some(path) => std::fs::read_to_string(&path)
+            .map_err(|e| format!("{path}: {e}"))
+            .and_then(|t| KnownFailing::parse(&t))
+            .unwrap_or_else(|e| panic!("PIXSTORE_KNOWN_FAILING: {e}")),
+        None => KnownFailing::default(),
+    };
+    let strict = env("PIXSTORE_STRICT").is_some();
+    let wanted: Vec<&str> = all.iter().map(|c| c.id).filter(|id| selected(&args, id)).collect();
+    // libtest decides `ignored` before a test runs, so the checks run first.
+    let results = if args.list || wanted.is_empty() { Ok(HashMap::new()) } else { run_checks(&wanted) };
+    // libtest shows no reason for an ignored test: say here why each was skipped.
+    if let Ok(map) = &results {
+        for check in &all {
+            if let Some(Report { outcome: Outcome::Skip(why), .. }) = map.get(check.id) {
+                println!("skipped (reported as ignored): {}: {why}", check.id);
+            }
+        }
+    }
+    let mut trials = Vec::new();
+    for check in &all {
+        let id = check.id;
+        let trial = match &results {
+            Err(e) => {
+                let e = e.clone();
+                Trial::test(id, move || Err(format!("cannot reach the implementation: {e}").into()))
+            }
+            Ok(map) => match map.get(id).cloned() {
+                Some(report) => {
+                    let skipped = matches!(report.outcome, Outcome::Skip(_)) && !known.contains(id);
+                    let known = known.clone();
+                    Trial::test(id, move || verdict(&report, &known, strict)).with_ignored_flag(skipped)
+                }
+                // Not selected, or --list: libtest filters or lists it; it never runs.
+                None => Trial::test(id, || Ok(())),
+            },
+        };
+        trials.push(trial);
+    }
+    // The golden wire vectors (compiled in) against pixstore-proto: the decoder's requirements
+    // WIRE-1 and WIRE-5 to WIRE-12, one test per vector.
+    let vectors = conformance::vectors::compiled_wire().unwrap_or_else(|e| panic!("golden vectors: {e}"));
+    for v in vectors {
         trials.push(Trial::test(format!("VEC-{}", v.id), move || {
             conformance::vectors::compare(&v, &conformance::vectors::describe(&v.input)).map_err(Failed::from)
         }));

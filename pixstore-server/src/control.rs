@@ -12,7 +12,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::Filter;
 
-use crate::service::{ImageService, ServiceError};
+use crate::service::{ClockSetting, ImageService, ServiceError};
 use crate::store::Store;
 
 /// What `GET {control}/info` reports.
@@ -24,6 +24,8 @@ pub struct Info {
     pub window_ms: i64,
     /// The verifier's skew (ms).
     pub skew_ms: u64,
+    /// The configured `Access-Control-Allow-Origin` of the endpoint (HTTP-6).
+    pub allow_origin: String,
 }
 
 fn json_response(status: StatusCode, value: &serde_json::Value) -> Response {
@@ -94,6 +96,23 @@ fn decode_id(raw: &str) -> Result<String, Box<Response>> {
         .ok_or_else(|| Box::new(error(StatusCode::BAD_REQUEST, "malformed percent-encoding in the id")))
 }
 
+/// CTRL-8: `{}` (the real clock), `{"offsetMs": N}` or `{"frozenAtMs": T}`.
+fn clock_setting(body: &[u8]) -> Result<ClockSetting, String> {
+    let usage = "expected {}, {\"offsetMs\": N} or {\"frozenAtMs\": T} (spec CTRL-8)";
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| format!("not JSON ({e}): {usage}"))?;
+    let object = value.as_object().ok_or_else(|| format!("not a JSON object: {usage}"))?;
+    match (object.get("offsetMs"), object.get("frozenAtMs"), object.len()) {
+        (None, None, 0) => Ok(ClockSetting::Real),
+        (Some(o), None, 1) => {
+            o.as_i64().map(ClockSetting::Offset).ok_or_else(|| format!("offsetMs must be an integer: {usage}"))
+        }
+        (None, Some(t), 1) => {
+            t.as_u64().map(ClockSetting::Frozen).ok_or_else(|| format!("frozenAtMs must be a Unix ms integer: {usage}"))
+        }
+        _ => Err(usage.to_owned()),
+    }
+}
+
 /// The control routes, relative to the control listener's root.
 pub fn routes<S: Store>(
     service: Arc<ImageService<S>>,
@@ -101,6 +120,16 @@ pub fn routes<S: Store>(
     implementation: String,
 ) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
     let max = service.options().max_image_bytes;
+    // CTRL-1's features registry: what this implementation offers.
+    let mut features = vec!["dir-prefix", "percent-encoded-ids", "key-rotation", "clock"];
+    if service
+        .options()
+        .image_formats
+        .iter()
+        .any(|f| matches!(f, proto::format::Format::Jpg | proto::format::Format::Jpeg))
+    {
+        features.push("jpeg");
+    }
     let with = move || {
         let s = service.clone();
         warp::any().map(move || s.clone())
@@ -115,7 +144,8 @@ pub fn routes<S: Store>(
                 "windowMs": info.window_ms,
                 "skewMs": info.skew_ms,
                 "implementation": implementation,
-                "features": ["dir-prefix", "percent-encoded-ids", "key-rotation"],
+                "features": features,
+                "allowOrigin": info.allow_origin,
             }),
         )
     });
@@ -124,11 +154,17 @@ pub fn routes<S: Store>(
     let dir = warp::query::raw()
         .or(warp::any().map(String::new))
         .unify()
-        .map(|q: String| proto::http::query_values(&q, "dir").next().map(|d| d.into_owned()));
+        .map(|q: String| proto::http::query_values(&q, "dir").map(|d| d.into_owned()).collect::<Vec<_>>());
     // CTRL-2
     let create = warp::path!("images").and(warp::post()).and(dir).and(body).and(with()).then(
-        |dir: Option<String>, bytes: Bytes, s: Arc<ImageService<S>>| async move {
-            match s.save(&bytes, dir.as_deref()).await {
+        |dirs: Vec<String>, bytes: Bytes, s: Arc<ImageService<S>>| async move {
+            // A repeated ?dir= is ambiguous (CTRL-2): refused, like a repeated token is unparseable.
+            let dir = match dirs.as_slice() {
+                [] => None,
+                [one] => Some(one.as_str()),
+                _ => return error(StatusCode::BAD_REQUEST, "?dir= given more than once: give one dir prefix"),
+            };
+            match s.save(&bytes, dir).await {
                 Ok(r) => record(StatusCode::CREATED, &r),
                 Err(e) => service_error(&e),
             }
@@ -179,7 +215,27 @@ pub fn routes<S: Store>(
             }
         },
     );
+    // CTRL-8: the test clock (minting, verification and token assignment).
+    let clock_get = warp::path!("clock")
+        .and(warp::get())
+        .and(with())
+        .map(|s: Arc<ImageService<S>>| json_response(StatusCode::OK, &json!({ "nowMs": s.now() })));
+    let clock_put =
+        warp::path!("clock").and(warp::put()).and(body).and(with()).map(|bytes: Bytes, s: Arc<ImageService<S>>| {
+            match clock_setting(&bytes) {
+                Ok(setting) => {
+                    s.set_clock(setting);
+                    tracing::info!(?setting, "control interface: clock changed");
+                    json_response(StatusCode::OK, &json!({ "nowMs": s.now() }))
+                }
+                Err(message) => error(StatusCode::BAD_REQUEST, message),
+            }
+        });
     info_route
+        .or(clock_get)
+        .unify()
+        .or(clock_put)
+        .unify()
         .or(create)
         .unify()
         .or(update)

@@ -391,7 +391,14 @@ impl<S: Store> App for EndpointApp<S> {
         let this = self;
         async move {
             let (parts, _body) = req.into_parts();
-            this.respond(&parts.method, parts.uri.path(), parts.uri.query().unwrap_or(""), &parts.headers).await
+            let mut r =
+                this.respond(&parts.method, parts.uri.path(), parts.uri.query().unwrap_or(""), &parts.headers).await;
+            // A HEAD answer has no body (RFC 9110 §9.3.2); hyper drops it on HTTP/1.1, not on
+            // HTTP/2, where DATA after a HEAD is a protocol error. Content-Length stays.
+            if parts.method == Method::HEAD {
+                *r.body_mut() = PayloadBody::default();
+            }
+            r
         }
     }
 

@@ -27,6 +27,8 @@ pub struct Faults {
     /// Flip the last ciphertext byte of every Success and Updated payload on the way out, so no
     /// client can authenticate it (breaks ENV-4; the browser interop test's negative run).
     pub flip_ciphertext_byte: bool,
+    /// Encrypt an update with the key and IV of the version it replaces (breaks ENV-3).
+    pub reuse_key_on_update: bool,
 }
 
 impl Faults {
@@ -52,6 +54,7 @@ impl Faults {
                 "mislabel-missing-proof" => &mut f.mislabel_missing_proof,
                 "pad-one-byte-states" => &mut f.pad_one_byte_states,
                 "flip-ciphertext-byte" => &mut f.flip_ciphertext_byte,
+                "reuse-key-on-update" => &mut f.reuse_key_on_update,
                 other => return Err(format!("unknown fault {other:?}: see pixstore_server::faults::Faults")),
             };
             *flag = true;

@@ -129,8 +129,13 @@ async fn bind(addr: SocketAddr, what: &'static str) -> Result<(tokio::net::TcpLi
     Ok((listener, local))
 }
 
+/// CTRL-1: an unspecified address is advertised as the loopback of its family.
 fn url_host(addr: SocketAddr) -> String {
-    let host = if addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
+    let host = match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => "127.0.0.1".to_owned(),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => "::1".to_owned(),
+        ip => ip.to_string(),
+    };
     if host.contains(':') {
         format!("[{host}]")
     } else {
@@ -177,8 +182,12 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             }
             None => String::new(),
         };
-        let info =
-            control::Info { endpoint: endpoint_url, window_ms: config.window.to_config(), skew_ms: config.skew_ms };
+        let info = control::Info {
+            endpoint: endpoint_url,
+            window_ms: config.window.to_config(),
+            skew_ms: config.skew_ms,
+            allow_origin: config.allow_origin.clone(),
+        };
         let routes =
             control::routes(service.clone(), info, format!("pixstore pixstore-server {}", env!("CARGO_PKG_VERSION")));
         tasks.push(tokio::spawn(net::serve(

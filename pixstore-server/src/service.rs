@@ -138,6 +138,21 @@ pub struct Served {
 /// Milliseconds since the Unix epoch.
 pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 
+/// How the service's clock runs: the configured [`Clock`], shifted, or frozen (the control
+/// interface's test clock, spec CTRL-8). It drives minting, verification and token assignment
+/// alike.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClockSetting {
+    /// The configured clock.
+    #[default]
+    Real,
+    /// The configured clock plus this many ms (may be negative).
+    Offset(i64),
+    /// Stands still at this Unix ms.
+    Frozen(u64),
+}
+
 /// The system clock.
 pub fn system_clock() -> Clock {
     Arc::new(|| {
@@ -209,6 +224,7 @@ pub struct ImageService<S> {
     keys: KeyState,
     options: ServiceOptions,
     clock: Clock,
+    clock_setting: RwLock<ClockSetting>,
     writers: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
     /// The version each id had before its last update (only kept for the `mix_versions` fault).
     previous: Mutex<HashMap<String, Arc<StoredImage>>>,
@@ -255,6 +271,7 @@ impl<S: Store> ImageService<S> {
             },
             options,
             clock: system_clock(),
+            clock_setting: RwLock::new(ClockSetting::Real),
             writers: Mutex::new(HashMap::new()),
             previous: Mutex::new(HashMap::new()),
             counters: ServiceCounters::default(),
@@ -299,8 +316,26 @@ impl<S: Store> ImageService<S> {
         &self.options
     }
 
-    fn now(&self) -> u64 {
-        (self.clock)()
+    /// The service's time (Unix ms): the clock under its current [`ClockSetting`].
+    pub fn now(&self) -> u64 {
+        match self.clock_setting() {
+            ClockSetting::Real => (self.clock)(),
+            ClockSetting::Offset(ms) => (self.clock)().saturating_add_signed(ms),
+            ClockSetting::Frozen(at) => at,
+        }
+    }
+
+    /// The current clock setting.
+    pub fn clock_setting(&self) -> ClockSetting {
+        self.clock_setting.read().map_or_else(|p| *p.into_inner(), |g| *g)
+    }
+
+    /// Shifts or freezes the service's clock (the control interface's test clock, CTRL-8).
+    pub fn set_clock(&self, setting: ClockSetting) {
+        match self.clock_setting.write() {
+            Ok(mut g) => *g = setting,
+            Err(p) => *p.into_inner() = setting,
+        }
     }
 
     /// The current keyring. A key file is checked for changes (a `stat`) at most once per
@@ -365,8 +400,21 @@ impl<S: Store> ImageService<S> {
     }
 
     fn seal(&self, token: Token, format: Format, image: &[u8]) -> Result<StoredImage, ServiceError> {
-        let key = random::<32>()?;
-        let iv = random::<12>()?;
+        self.seal_with(token, format, image, None)
+    }
+
+    fn seal_with(
+        &self,
+        token: Token,
+        format: Format,
+        image: &[u8],
+        reuse: Option<&envelope::Meta>,
+    ) -> Result<StoredImage, ServiceError> {
+        let (key, iv) = match reuse {
+            // The `reuse_key_on_update` fault only.
+            Some(m) => (m.key, m.iv),
+            None => (random::<32>()?, random::<12>()?),
+        };
         // ENV-3: a fresh key and IV for every write.
         let sealed = envelope::seal(&DefaultAead::default(), &key, &iv, format, image)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -440,7 +488,8 @@ impl<S: Store> ImageService<S> {
             } else {
                 Token::next(Some(current.token()), self.now()).map_err(|_| ServiceError::TokenExhausted)?
             };
-            let image = self.seal(token, format, bytes)?;
+            let reuse = self.options.faults.reuse_key_on_update.then(|| *current.meta());
+            let image = self.seal_with(token, format, bytes, reuse.as_ref())?;
             match self.count(self.store.replace(id, current.token(), image.clone()).await) {
                 Ok(()) => {
                     if self.options.faults.mix_versions {

@@ -400,3 +400,18 @@ async fn creates_survive_their_folder_being_removed() {
     }
     s.shutdown().await;
 }
+
+// A HEAD answer carries no body on HTTP/2 either (hyper drops it only on HTTP/1.1): DATA after
+// a HEAD is a protocol error that a client reports instead of the 405 or 404.
+#[tokio::test]
+async fn head_over_http2_has_no_body() {
+    let s = TestServer::start().await;
+    let h2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+    for (path, status) in [("/pixstore-image/abc", 405), ("/pixstore-image/a/b", 404)] {
+        let r = h2.head(s.url(path)).send().await.unwrap();
+        assert_eq!((r.version(), r.status().as_u16()), (reqwest::Version::HTTP_2, status), "{path}");
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        assert!(r.bytes().await.unwrap().is_empty());
+    }
+    s.shutdown().await;
+}

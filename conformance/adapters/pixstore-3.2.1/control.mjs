@@ -9,11 +9,21 @@
 //
 // Nothing here works around 3.2.1's defects: a request that crashes its endpoint (a malformed
 // percent-escape) ends this process too, as it would end a real 3.2.1 backend.
+//
+// The clock feature (spec CTRL-8): 3.2.1 reads the time with Date.now() for tokens and proof
+// windows, so the adapter replaces Date.now inside this process before loading 3.2.1; PUT /clock
+// shifts or freezes it for both.
 import http from 'node:http';
 import net from 'node:net';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+
+// CTRL-8: the process clock, shifted or frozen by PUT /clock.
+const realNow = Date.now.bind(Date);
+let clockOffset = 0;
+let clockFrozen = null;
+Date.now = () => (clockFrozen !== null ? clockFrozen : realNow() + clockOffset);
 
 const here = path.dirname(new URL(import.meta.url).pathname);
 const root = path.resolve(here, '..', '..', '..');
@@ -69,8 +79,10 @@ const statusOf = (e) => {
 
 const control = http.createServer(async (req, res) => {
   try {
-    const url = new URL(req.url, 'http://control');
-    const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    // The path split as sent (new URL() would resolve dot segments such as /images/..).
+    const [rawPath, rawQuery = ''] = req.url.split('?');
+    const url = { searchParams: new URLSearchParams(rawQuery) };
+    const parts = rawPath.split('/').filter(Boolean).map(decodeURIComponent);
     if (req.method === 'GET' && parts.length === 1 && parts[0] === 'info') {
       return json(res, 200, {
         specVersion: '1',
@@ -78,13 +90,39 @@ const control = http.createServer(async (req, res) => {
         windowMs,
         skewMs: 0,
         implementation: 'pixstore 3.2.1 (npm) via conformance/adapters/pixstore-3.2.1',
-        features: [],
+        features: ['dir-prefix', 'jpeg', 'clock'],
       });
+    }
+    if (parts.length === 1 && parts[0] === 'clock' && (req.method === 'GET' || req.method === 'PUT')) {
+      if (req.method === 'PUT') {
+        let body;
+        try {
+          body = JSON.parse((await readBody(req)).toString() || 'null');
+        } catch {
+          body = null;
+        }
+        const keys = body && typeof body === 'object' ? Object.keys(body) : null;
+        if (keys && keys.length === 0) {
+          clockOffset = 0;
+          clockFrozen = null;
+        } else if (keys && keys.length === 1 && Number.isInteger(body.offsetMs)) {
+          clockOffset = body.offsetMs;
+          clockFrozen = null;
+        } else if (keys && keys.length === 1 && Number.isInteger(body.frozenAtMs) && body.frozenAtMs >= 0) {
+          clockFrozen = body.frozenAtMs;
+        } else {
+          return json(res, 400, { error: 'expected {}, {"offsetMs": N} or {"frozenAtMs": T} (spec CTRL-8)' });
+        }
+      }
+      return json(res, 200, { nowMs: Date.now() });
     }
     if (parts[0] !== 'images') return json(res, 404, { error: 'no such control route' });
     if (req.method === 'POST' && parts.length === 1) {
       const body = await readBody(req);
-      const dir = url.searchParams.get('dir') ?? undefined;
+      // CTRL-2: a repeated ?dir= is ambiguous (the interface's own parsing, not 3.2.1's).
+      const dirs = url.searchParams.getAll('dir');
+      if (dirs.length > 1) return json(res, 400, { error: '?dir= given more than once' });
+      const dir = dirs[0];
       try {
         return json(res, 201, await backend.saveImage(body, dir));
       } catch (e) {

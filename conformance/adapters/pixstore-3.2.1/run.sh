@@ -17,5 +17,5 @@ for _ in $(seq 1 100); do
 done
 control=$(grep '^{' "$out" | head -n 1 | sed 's/.*"control":"\([^"]*\)".*/\1/')
 [ -n "$control" ] || { cat "$out"; echo "the 3.2.1 adapter did not start" >&2; exit 1; }
-"$bin" --control "$control" --known-failing conformance/known-failing/pixstore-3.2.1.txt
+"$bin" --control "$control" --known-failing conformance/known-failing/pixstore-3.2.1.txt ${PIXSTORE_321_ARGS:-}
 "$bin" decoder --known-failing conformance/known-failing/pixstore-3.2.1-decoder.txt -- node conformance/adapters/pixstore-3.2.1/decoder.mjs

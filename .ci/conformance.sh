@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# The conformance suite against real processes, as .ci/run runs it (issue 10's "Done when"):
+#   1. the reference server with W = 20000, and with W = -1 and a configured origin: all pass
+#   2. the custom route example (custom_endpoint_warp --serve) with a bearer token
+#   3. the reference server over TLS with HTTP/2 and HTTP/1.1 (ALPN), and h2c
+#   4. the mutation self-test: the score per spec section, every listed mutant killed
+#   5. the installed binary (cargo install --no-default-features) from a folder outside the
+#      repository: the suite and the decoder
+# Each step prints its time. Reports go to target/conformance/ (report.html is kept as an
+# artifact). pixstore 3.2.1 runs separately (conformance/adapters/pixstore-3.2.1/run.sh).
+#
+# Parameters (environment):
+#   CONFORMANCE_TLS_ENDPOINT, CONFORMANCE_TLS_CONTROL, CONFORMANCE_CA_CERT: a TLS endpoint (its
+#     route URL), the control interface whose /info names it, and the CA to trust. Unset: the
+#     test proxy (pixstore-test-proxy) puts TLS and h2c in front of the plain server. Set them to
+#     use the server's own TLS listener instead (e.g. pixstore-server serve --tls-cert/--tls-key).
+#   CONFORMANCE_SKIP_INSTALL=1: skip step 5 (it builds the suite in release mode once more).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+out="$root/target/conformance"
+mkdir -p "$out"
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+step_start=0
+begin() { printf '\n--- %s\n' "$*"; step_start=$(date +%s); }
+done_step() { echo "--- done in $(( $(date +%s) - step_start )) s"; }
+
+cargo build -q --locked --release -p pixstore-server --bin pixstore-server --example custom_endpoint_warp
+cargo build -q --locked --release -p conformance --bin pixstore-conformance
+cargo build -q --locked -p conformance-selftest --bin pixstore-test-proxy --bin pixstore-mutation
+server_bin="$root/target/release/pixstore-server"
+suite="$root/target/release/pixstore-conformance"
+
+# Waits for the first JSON line a background process prints to $1, then prints it.
+json_line() {
+  for _ in $(seq 1 200); do
+    if grep -q '^{' "$1" 2>/dev/null; then grep '^{' "$1" | head -n 1; return 0; fi
+    sleep 0.1
+  done
+  cat "$1" "$1.err" >&2 2>/dev/null || true
+  echo "no address line in $1" >&2
+  return 1
+}
+field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]] or "")' "$1" "$2"; }
+
+# Starts pixstore-server serve with a control interface on free ports (in this shell, so the
+# EXIT trap stops it) and sets $line to its address line: DATA_DIR LOG WINDOW_MS [SERVE ARGS...]
+start_server() {
+  local data=$1 log=$2 window=$3
+  shift 3
+  "$server_bin" --data-dir "$data" --window-ms="$window" serve --listen-host 127.0.0.1 --port 0 \
+    --control --control-listen 127.0.0.1:0 --ops-listen 127.0.0.1:0 --print-addresses "$@" >"$log" 2>"$log.err" &
+  pids+=($!)
+  line=$(json_line "$log")
+}
+
+begin "1a. the suite against pixstore-server, W = 20000"
+start_server "$work/w20000" "$work/w20000.log" 20000
+control20000="http://$(field "$line" control)"
+endpoint20000="$(field "$line" endpoint)"
+"$suite" --control "$control20000" --format html --output "$out/report.html"
+"$suite" --control "$control20000" --format json --output "$out/report.json"
+"$suite" --control "$control20000" --strict --only PXS-10.3-stack-error-headers --format junit --output "$out/stack-errors.xml" \
+  || echo "(HTTP-13 SHOULD not met by the server's HTTP stack: see $out/stack-errors.xml)"
+python3 - "$out/report.json" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["reportVersion"] == 1 and r["summary"]["failed"] == 0, r["summary"]
+print("report.json:", r["summary"])
+EOF
+# Exit codes: 2 when the target cannot be tested (unreachable, bad arguments).
+for args in "--control http://127.0.0.1:9" "--endpoint-template http://127.0.0.1:9/no-id-here" "--no-such-flag"; do
+  code=0
+  # shellcheck disable=SC2086
+  "$suite" $args >/dev/null 2>&1 || code=$?
+  [ "$code" = 2 ] || { echo "pixstore-conformance $args exited $code, expected 2 (could not test)" >&2; exit 1; }
+done
+echo "exit code 2 for an unreachable target and for bad arguments"
+done_step
+
+begin "1b. the suite against pixstore-server, W = -1, Access-Control-Allow-Origin https://app.example"
+start_server "$work/disabled" "$work/disabled.log" -1 --allow-origin https://app.example
+"$suite" --control "http://$(field "$line" control)" --format junit --output "$out/disabled.xml"
+done_step
+
+begin "2. the custom route example with a bearer token (--endpoint-template, --header)"
+start_server "$work/custom" "$work/custom.log" 20000
+custom_control="http://$(field "$line" control)"
+"$root/target/release/examples/custom_endpoint_warp" --serve "$work/custom" >"$work/app.log" 2>"$work/app.err" &
+pids+=($!)
+app=$(field "$(json_line "$work/app.log")" address)
+"$suite" --control "$custom_control" --endpoint-template "http://$app/player-image/42/{id}" \
+  --header 'Authorization: Bearer secret-token-of-player-42' --format json --output "$out/custom.json"
+python3 - "$out/custom.json" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+checks = {c["id"]: c for c in r["checks"]}
+assert r["summary"]["failed"] == 0, r["summary"]
+assert checks["PXS-9-refuses-without-headers"]["outcome"] == "pass", checks["PXS-9-refuses-without-headers"]
+assert checks["PXS-10.3-route-shape"]["outcome"] == "skip", "route-shape checks are skipped on a custom endpoint"
+print("custom route:", r["summary"], "| without the bearer token the route refuses (informative check passed)")
+EOF
+done_step
+
+begin "3. the suite over TLS (HTTP/2 and HTTP/1.1 by ALPN) and h2c"
+if [ -n "${CONFORMANCE_TLS_ENDPOINT:-}" ]; then
+  "$suite" --control "$CONFORMANCE_TLS_CONTROL" --endpoint "$CONFORMANCE_TLS_ENDPOINT" --ca-cert "$CONFORMANCE_CA_CERT"
+  "$suite" --control "$CONFORMANCE_TLS_CONTROL" --endpoint "$CONFORMANCE_TLS_ENDPOINT" --ca-cert "$CONFORMANCE_CA_CERT" --http1-only
+else
+  "$root/target/debug/pixstore-test-proxy" --endpoint "$endpoint20000" --control "${control20000#http://}" \
+    --ca-out "$work/ca.pem" >"$work/proxy.log" 2>"$work/proxy.err" &
+  pids+=($!)
+  line=$(json_line "$work/proxy.log")
+  for mode in tls tlsH1; do
+    "$suite" --control "$(field "$line" "${mode}Control")" --ca-cert "$work/ca.pem" --format json --output "$out/$mode.json"
+    python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["summary"]["failed"]==0; print(sys.argv[2], r["target"]["protocol"], r["summary"])' "$out/$mode.json" "$mode"
+  done
+  "$suite" --control "$(field "$line" h2cControl)" --http2-prior-knowledge --format json --output "$out/h2c.json"
+  python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["summary"]["failed"]==0 and r["target"]["protocol"]=="HTTP/2"; print("h2c", r["summary"])' "$out/h2c.json"
+  # --insecure works without the CA and says so on every run.
+  "$suite" --control "$(field "$line" tlsControl)" --insecure --only PXS-9.2 2>"$work/insecure.err" | tail -n 1
+  grep -q 'WARNING: --insecure' "$work/insecure.err"
+fi
+done_step
+
+begin "4. the mutation self-test (every listed mutant must be killed)"
+"$root/target/debug/pixstore-mutation" | tee "$out/mutation.txt"
+done_step
+
+if [ -z "${CONFORMANCE_SKIP_INSTALL:-}" ]; then
+  begin "5. cargo install --path conformance --no-default-features, run from outside the repository"
+  if cargo tree --locked -p conformance --no-default-features -e normal | grep -q pixstore-server; then
+    echo "conformance --no-default-features still depends on pixstore-server" >&2
+    exit 1
+  fi
+  cargo install -q --locked --path conformance --root "$work/install" --target-dir "$root/target" --no-default-features
+  outside=$(mktemp -d)
+  (
+    cd "$outside"
+    "$work/install/bin/pixstore-conformance" --version
+    "$work/install/bin/pixstore-conformance" --control "$control20000" | tail -n 1
+    if "$work/install/bin/pixstore-conformance" >/dev/null 2>"$outside/err"; then
+      echo "without the reference feature and without a target the suite must not run" >&2
+      exit 1
+    fi
+    grep -q 'no target' "$outside/err"
+    if [ -d "$root/interop/node_modules/pixstore" ]; then
+      "$work/install/bin/pixstore-conformance" decoder \
+        --known-failing "$root/conformance/known-failing/pixstore-3.2.1-decoder.txt" \
+        -- node "$root/conformance/adapters/pixstore-3.2.1/decoder.mjs" | tail -n 1
+    fi
+  )
+  rm -rf "$outside"
+  done_step
+fi
