@@ -57,7 +57,7 @@ start_server() {
   local data=$1 log=$2 window=$3
   shift 3
   "$server_bin" --data-dir "$data" --window-ms="$window" serve --listen-host 127.0.0.1 --port 0 \
-    --control --control-listen 127.0.0.1:0 --print-addresses "$@" >"$log" 2>"$log.err" &
+    --control --control-listen 127.0.0.1:0 --ops-listen 127.0.0.1:0 --print-addresses "$@" >"$log" 2>"$log.err" &
   pids+=($!)
   line=$(json_line "$log")
 }

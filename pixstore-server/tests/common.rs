@@ -50,6 +50,7 @@ pub fn file_config(data: &Path) -> FileConfig {
         data_dir: Some(data.to_path_buf()),
         control: Some(true),
         control_listen: Some("127.0.0.1:0".into()),
+        ops_listen: Some("127.0.0.1:0".into()),
         max_image_bytes: Some(4 << 20),
         ..FileConfig::default()
     }
