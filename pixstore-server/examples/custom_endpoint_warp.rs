@@ -13,7 +13,9 @@
 //! browsers on ORIGIN (default `*`), until Ctrl-C; it prints `{"address": ...}` once listening
 //! and logs JSON lines (an access line per request; `PIXSTORE_LOG=debug` adds the endpoint's
 //! events with the state served). It serves with the server's own connection layer
-//! ([`pixstore_server::net::serve`]: limits, timeouts, HTTP/2). The browser interop test
+//! ([`pixstore_server::net::serve`]: limits, timeouts, HTTP/2) and reads the server's options
+//! from their `PIXSTORE_*` variables (`PIXSTORE_WINDOW_MS`, `PIXSTORE_SKEW_MS`, ...), so it
+//! verifies proofs as the `pixstore-server` beside it does. The browser interop test
 //! (`interop/browser/`) runs pixstore 3.2.1's frontend against it with a custom fetcher.
 #![allow(
     clippy::std_instead_of_core,
@@ -83,11 +85,20 @@ async fn serve(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let config = Config::resolve(FileConfig {
+    // The server's own options from its PIXSTORE_* variables (PIXSTORE_WINDOW_MS,
+    // PIXSTORE_SKEW_MS, ...), so that this route verifies proofs as the `pixstore-server` beside
+    // it does; the data folder and "no default endpoint" are this example's.
+    #[derive(clap::Parser)]
+    struct FromEnvironment {
+        #[command(flatten)]
+        options: FileConfig,
+    }
+    let environment = <FromEnvironment as clap::Parser>::try_parse_from(["custom_endpoint_warp"])?.options;
+    let config = Config::resolve(environment.overlay(FileConfig {
         data_dir: Some(data_dir.into()),
         default_endpoint_enabled: Some(false),
         ..FileConfig::default()
-    })?;
+    }))?;
     let service = Arc::new(pixstore_server::open_service(&config)?);
     let listener = tokio::net::TcpListener::bind(addr).await?;
     println!("{}", serde_json::json!({ "address": listener.local_addr()?.to_string() }));

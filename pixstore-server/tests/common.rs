@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use pixstore_server::config::{Config, FileConfig};
 use pixstore_server::Running;
-use proto::envelope::{self, DefaultAead};
+use proto::envelope::{self, Ring};
 use proto::record::ImageRecord;
 use proto::wire::{Payload, PayloadRef};
 
@@ -136,7 +136,7 @@ pub fn open(record: &ImageRecord, body: &[u8]) -> Result<(Vec<u8>, u64), String>
         other => return Err(format!("state {}", other.state())),
     };
     let ct = p.ciphertext().unwrap();
-    let o = envelope::open(&DefaultAead::default(), &meta.key, &meta.iv, &meta.tag, ct).map_err(|e| e.to_string())?;
+    let o = envelope::open(&Ring, &meta.key, &meta.iv, &meta.tag, ct).map_err(|e| e.to_string())?;
     Ok((o.image().to_vec(), token))
 }
 
