@@ -587,6 +587,8 @@ async fn out_of_file_descriptors_is_not_fatal() {
         .arg(BIN)
         .arg("--data-dir")
         .arg(&data)
+        // Proof validation off (PROOF-14): the waits below may outlast a proof on a loaded machine.
+        .arg("--window-ms=-1")
         .args(["serve", "--listen-host", "127.0.0.1", "--port", "0", "--ops=false", "--access-log=false"])
         .args(["--header-read-timeout-ms", "600000", "--idle-timeout-ms", "600000", "--print-addresses"])
         .env("PIXSTORE_LOG", "warn")
@@ -608,15 +610,24 @@ async fn out_of_file_descriptors_is_not_fatal() {
     drop(held);
     let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
     let url = format!("http://{endpoint}{}", proto::client::request_target("/pixstore-image", &record.id));
+    // Until the server has seen the held connections close, it may still be short of
+    // descriptors: a request accepted then may find none left to open the image with and is
+    // answered InternalError (a correct answer). What must come, within a generous bound, is a
+    // full answer again.
     let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = String::new();
     loop {
         match client.get(&url).header("x-pixstore-proof", &record.stateless_proof).send().await {
             Ok(r) if r.status() == 200 => {
-                assert_eq!(r.bytes().await.unwrap()[0], proto::wire::State::Updated.byte());
-                break;
+                let body = r.bytes().await.unwrap();
+                if body.first() == Some(&proto::wire::State::Updated.byte()) {
+                    break;
+                }
+                last = format!("a 200 answer with state byte {:?}", body.first());
             }
-            other => assert!(Instant::now() < deadline, "not serving 60 s after descriptors were freed: {other:?}"),
+            other => last = format!("{other:?}"),
         }
+        assert!(Instant::now() < deadline, "not serving 60 s after descriptors were freed; last: {last}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     child.kill().unwrap();
