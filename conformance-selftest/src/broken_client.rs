@@ -201,6 +201,9 @@ pub fn bug(name: &str) -> Result<Option<Bug>, String> {
     })
 }
 
+/// Where a request goes: the origin, the request target, the headers.
+type Target = (Url, String, Vec<(String, String)>);
+
 const MAGIC: &[u8; 4] = b"BRK1";
 const HEADER: usize = 4 + 8 + 8 + 4;
 
@@ -337,7 +340,7 @@ impl Client {
     }
 
     /// CLIENT-8: the URL and headers of the request for `r`.
-    fn request_of(&self, r: &Rec, context: &Value) -> Result<(Url, String, Vec<(String, String)>), Value> {
+    fn request_of(&self, r: &Rec, context: &Value) -> Result<Target, Value> {
         let encoded = if self.is("colon-unencoded") {
             proto::client::request_target("", &r.id).trim_start_matches('/').replace("%3A", ":")
         } else {
