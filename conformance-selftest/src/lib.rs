@@ -10,6 +10,9 @@
 //!   adapter protocol, and the runner that proves each client check catches the bug it exists
 //!   for (`cargo run -p conformance-selftest --bin pixstore-broken-clients`, and `cargo test -p
 //!   conformance-selftest --test broken_clients`).
+//! - [`buggy_decoder`]: a wire decoder with switchable bugs behind the decoder adapter protocol,
+//!   which `fuzz-decoder` must find and minimise (`cargo test -p conformance-selftest --test
+//!   buggy_decoders`).
 //! - [`mutants`] and [`mutation`]: single-rule mutants of spec §3 to §10 and Appendix A, and
 //!   the runner that scores the suite against them (`cargo run -p conformance-selftest --bin
 //!   pixstore-mutation`, and `cargo test -p conformance-selftest --test mutation`).
@@ -18,6 +21,7 @@
 
 pub mod broken_client;
 pub mod broken_clients;
+pub mod buggy_decoder;
 pub mod mutants;
 pub mod mutation;
 pub mod proxy;

@@ -18,6 +18,7 @@
 pub mod checks;
 pub mod cli;
 pub mod client;
+pub mod fuzz;
 pub mod hexdump;
 pub mod http;
 pub mod known_failing;

@@ -49,6 +49,47 @@ enum Command {
     },
     /// Run the client checks against a client adapter (spec Appendix C): `client -- CMD ARGS`.
     Client(ClientArgs),
+    /// Differential fuzzing of a decoder adapter (spec Appendix D) against pixstore-proto:
+    /// `fuzz-decoder --seconds 20 --lines -- CMD ARGS`. The first disagreement of an unknown
+    /// class is minimised and written as a vector file (schema of spec/vectors/wire_decode.json).
+    FuzzDecoder(FuzzArgs),
+    /// pixstore-proto's decoder behind the decoder adapter protocol (spec Appendix D): the
+    /// payload on stdin, its description on stdout; with --lines, hex payloads one per line.
+    /// What a correct adapter prints, and the reference for `fuzz-decoder`'s own tests.
+    DecoderAdapter {
+        /// One hex payload per line until stdin closes, one description per line.
+        #[arg(long)]
+        lines: bool,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct FuzzArgs {
+    /// How long to generate inputs.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// At most this many inputs (with --seed, the same inputs on every machine).
+    #[arg(long)]
+    cases: Option<u64>,
+    /// The seed of the input generator (ChaCha8: the same inputs with every version).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// The adapter speaks the line mode of spec Appendix D (one process; much faster).
+    #[arg(long)]
+    lines: bool,
+    /// The decoder's known-failing list (`<vector id> decoder  # why`): the disagreement classes
+    /// of its listed vectors are expected, and only other classes fail the run.
+    #[arg(long)]
+    known_failing: Option<PathBuf>,
+    /// Where to write the minimised disagreement as a vector file.
+    #[arg(long, default_value = "fuzz-decoder-finding.json")]
+    out: PathBuf,
+    /// Keep fuzzing after the first unknown disagreement (to see every class).
+    #[arg(long)]
+    keep_going: bool,
+    /// The adapter command and its arguments.
+    #[arg(last = true, required = true)]
+    command: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -307,6 +348,90 @@ async fn decoder(
     Ok(failed == 0 && problems.is_empty())
 }
 
+fn decoder_adapter(lines: bool) -> Result<bool, String> {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    let mut out = std::io::stdout().lock();
+    let mut say = |input: &[u8]| {
+        writeln!(out, "{}", conformance::vectors::describe(input))
+            .and_then(|()| out.flush())
+            .map_err(|e| format!("stdout: {e}"))
+    };
+    if !lines {
+        let mut input = Vec::new();
+        std::io::stdin().read_to_end(&mut input).map_err(|e| format!("stdin: {e}"))?;
+        say(&input)?;
+        return Ok(true);
+    }
+    for line in std::io::stdin().lock().lines() {
+        let line = line.map_err(|e| format!("stdin: {e}"))?;
+        let input = conformance::vectors::hex(line.trim()).map_err(|e| format!("not a hex payload: {e}"))?;
+        say(&input)?;
+    }
+    Ok(true)
+}
+
+async fn fuzz_decoder(args: FuzzArgs) -> Result<bool, String> {
+    use conformance::fuzz;
+    let mut decoder = conformance::vectors::Decoder::new(&args.command, args.lines)?;
+    let wire = conformance::vectors::compiled_wire()?;
+    let listed = load_known(args.known_failing.as_ref(), true)?;
+    let known = fuzz::known_classes(&mut decoder, &listed, &wire).await?;
+    if !known.is_empty() {
+        println!("known disagreement classes (from {} listed vectors):", listed.entries.len());
+        for (class, id) in &known {
+            println!("  {class}  (e.g. {id})");
+        }
+    }
+    let options = fuzz::FuzzOptions {
+        seed: args.seed,
+        duration: Duration::from_secs(args.seconds),
+        max_cases: args.cases,
+        known: known.clone(),
+        stop_at_first: !args.keep_going,
+    };
+    let report = fuzz::run(&mut decoder, &options).await?;
+    decoder.close().await;
+    let secs = report.elapsed.as_secs_f64();
+    let rate = if secs > 0.0 {
+        format!("{:.0}", f64::from(u32::try_from(report.cases).unwrap_or(u32::MAX)) / secs)
+    } else {
+        "-".into()
+    };
+    println!(
+        "fuzz-decoder: seed {}, {} inputs in {secs:.1} s ({rate}/s), {} decoder process(es)",
+        args.seed, report.cases, report.starts
+    );
+    for (class, (n, d)) in &report.classes {
+        let mark = if known.contains_key(class) { "known" } else { "NEW" };
+        println!(
+            "  {mark:<5} {class}: {n} input(s); first at case {} after {:.2} s, minimised {} -> {} bytes ({} steps): {}",
+            d.case,
+            d.after.as_secs_f64(),
+            d.input.len(),
+            d.minimised.len(),
+            d.steps,
+            conformance::vectors::to_hex(&d.minimised)
+        );
+    }
+    let Some(first) = &report.first_unknown else {
+        println!("no disagreement outside the known classes");
+        return Ok(true);
+    };
+    let file = fuzz::vector_file(first, args.seed);
+    let text = serde_json::to_string_pretty(&file).unwrap_or_default() + "\n";
+    std::fs::write(&args.out, text).map_err(|e| format!("{}: {e}", args.out.display()))?;
+    println!(
+        "DISAGREEMENT {}: case {} after {:.2} s, minimised from {} to {} bytes; written to {} (a wire_decode vector: add it to your tests)",
+        first.class,
+        first.case,
+        first.after.as_secs_f64(),
+        first.input.len(),
+        first.minimised.len(),
+        args.out.display()
+    );
+    Ok(false)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
@@ -322,6 +447,8 @@ fn main() -> ExitCode {
                 decoder(known_failing, vectors, lines, command).await
             }
             Some(Command::Client(args)) => client(args).await,
+            Some(Command::FuzzDecoder(args)) => fuzz_decoder(args).await,
+            Some(Command::DecoderAdapter { lines }) => decoder_adapter(lines),
             None => run(cli.run).await,
         }
     });
