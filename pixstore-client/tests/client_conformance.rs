@@ -2,7 +2,7 @@
 //! against this client's own `adapter` subcommand: through the default endpoint one process per
 //! step, in lines mode, and through a custom route (the adapter's custom fetcher). The reference
 //! client must pass every check, MUST and SHOULD.
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::std_instead_of_core)]
 
 use std::time::Duration;
 
