@@ -1,7 +1,14 @@
 //! A misbehaving adapter is reported as such (spec Appendix C.2, D) and never holds the run:
 //! crashes, garbage, silence and hangs, per step and in lines mode, for client adapters and for
 //! decoder adapters. The adapters are one-line `sh` scripts.
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::std_instead_of_core
+)]
 
 use std::time::{Duration, Instant};
 
