@@ -219,7 +219,7 @@ pub struct Disagreement {
 
 /// Shrinks `input` keeping its disagreement class: the shortest prefix that keeps it, then
 /// chunks removed (halving sizes, starting over after every shrink, as ddmin does), then bytes
-/// set to 0, then to 1, each step kept only if the class is unchanged. At most [`MINIMISE_BUDGET`] decoder calls.
+/// set to 0, then to 1, each step kept only if the class is unchanged. At most 4000 decoder calls.
 pub async fn minimise(decoder: &mut Decoder, input: &[u8], class: &str) -> Result<(Vec<u8>, usize), String> {
     let mut best = input.to_vec();
     let mut steps = 0usize;
