@@ -52,9 +52,9 @@ while read -r command; do
   echo "ok (one compile_error naming alloc): ${command#cargo check }"
 done <<<"$without"
 
-# The server and the conformance suite join this list when their unused dependencies are gone
-# (hyper in pixstore-server; bytes, futures-util, thiserror in conformance).
-machete_dirs=(pixstore-proto pixstore-fs pixstore-client)
+# The conformance suite joins this list when its unused dependencies are gone (bytes,
+# futures-util, thiserror).
+machete_dirs=(pixstore-proto pixstore-fs pixstore-client pixstore-server)
 echo "--- cargo machete ${machete_dirs[*]}"
 cargo machete "${machete_dirs[@]}"
 

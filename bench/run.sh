@@ -13,6 +13,13 @@
 # proofs; -1 turns the check off), BENCH_OTHER_MAX (25: re-measure a cell when other processes
 # used more CPU than this %), BENCH_RETRY_BUDGET (300 s), BENCH_RESULTS (bench/results),
 # BENCH_KEEP_WORK (0).
+#
+# Pinned mode (BENCH_PIN=1): every server runs on CPU BENCH_SERVER_CPU (0) and wrk on
+# BENCH_LOAD_CPU (1), with taskset; nginx runs one worker, our server one tokio worker
+# (TOKIO_WORKER_THREADS=1); defaults become 64 connections, 8 s cells, Success only: requests/s
+# per server core. BENCH_BASELINE_BIN=PATH adds the target "main": a pixstore-server binary built
+# from another commit (today's main), served the same way on BENCH_MAIN_PORT (18484), so "no
+# loss against today" is shown by the same script in the same run.
 # See docs/server-benchmarks.md.
 set -euo pipefail
 
@@ -20,14 +27,25 @@ BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$BENCH_DIR")
 cd "$ROOT"
 
-DURATION=${BENCH_DURATION:-10s}
+PIN=${BENCH_PIN:-0}
+SERVER_CPU=${BENCH_SERVER_CPU:-0}
+LOAD_CPU=${BENCH_LOAD_CPU:-1}
+BASELINE_BIN=${BENCH_BASELINE_BIN:-}
+if [ "$PIN" = 1 ]; then
+  DURATION=${BENCH_DURATION:-8s}
+  CONNECTIONS=${BENCH_CONNECTIONS:-64}
+  KINDS=${BENCH_KINDS:-success}
+else
+  DURATION=${BENCH_DURATION:-10s}
+  CONNECTIONS=${BENCH_CONNECTIONS:-16 64}
+  KINDS=${BENCH_KINDS:-success updated}
+fi
 WARMUP=${BENCH_WARMUP:-2s}
 THREADS=${BENCH_THREADS:-2}
-CONNECTIONS=${BENCH_CONNECTIONS:-16 64}
 SIZES=${BENCH_SIZES:-10k 100k 1m}
-TARGETS=${BENCH_TARGETS:-ours nginx node}
-KINDS=${BENCH_KINDS:-success updated}
+TARGETS=${BENCH_TARGETS:-ours ${BASELINE_BIN:+main }nginx node}
 OUR_PORT=${BENCH_OUR_PORT:-18481}
+MAIN_PORT=${BENCH_MAIN_PORT:-18484}
 NODE_PORT=${BENCH_NODE_PORT:-18482}
 NGINX_PORT=${BENCH_NGINX_PORT:-18483}
 WINDOW_MS=${BENCH_WINDOW_MS:-3600000}
@@ -36,6 +54,20 @@ KEEP_WORK=${BENCH_KEEP_WORK:-0}
 HOST=127.0.0.1
 
 declare -A SIZE_BYTES=([10k]=10240 [100k]=102400 [1m]=1048576)
+
+# "${ON_SERVER[@]}" CMD...: a server (pinned to SERVER_CPU in pinned mode); ON_LOAD: wrk. taskset
+# execs the command, so $! is the server's own pid (its CPU time is read from /proc).
+if [ "$PIN" = 1 ]; then
+  command -v taskset >/dev/null || { echo "bench/run.sh: BENCH_PIN=1 needs taskset (util-linux)" >&2; exit 1; }
+  ON_SERVER=(taskset -c "$SERVER_CPU")
+  ON_LOAD=(taskset -c "$LOAD_CPU")
+  export TOKIO_WORKER_THREADS=1
+  NGINX_WORKERS=1
+else
+  ON_SERVER=()
+  ON_LOAD=()
+  NGINX_WORKERS=2
+fi
 
 step() { printf '\n==> %s\n' "$*"; }
 die() { printf '\nbench/run.sh: FAILED: %s\n' "$*" >&2; exit 1; }
@@ -125,13 +157,16 @@ cargo build --release --locked -p pixstore-server
 SERVER=${CARGO_TARGET_DIR:-$ROOT/target}/release/pixstore-server
 [ -x "$SERVER" ] || die "$SERVER not built"
 
-for port in $OUR_PORT $NODE_PORT $NGINX_PORT; do
+if has main; then
+  [ -x "$BASELINE_BIN" ] || die "BENCH_BASELINE_BIN=$BASELINE_BIN is not an executable pixstore-server"
+fi
+for port in $OUR_PORT $NODE_PORT $NGINX_PORT $MAIN_PORT; do
   port_busy "$port" && die "port $port on $HOST is already in use (set BENCH_*_PORT)"
 done
 
 WORK=$(mktemp -d /tmp/pixstore-bench.XXXXXX)
 chmod 755 "$WORK"   # nginx's workers run as nobody when started as root
-mkdir -p "$WORK/img" "$WORK/logs" "$WORK/ours" "$WORK/node" "$WORK/nginx/html/pixstore-image"
+mkdir -p "$WORK/img" "$WORK/logs" "$WORK/ours" "$WORK/main" "$WORK/node" "$WORK/nginx/html/pixstore-image"
 rm -rf "$RESULTS/raw" "$RESULTS/cells.tsv" "$RESULTS/results.md" "$RESULTS/results.tsv"
 mkdir -p "$RESULTS/raw"
 
@@ -157,12 +192,30 @@ if has ours || has nginx; then
     PROOF[ours,$s]=$(json "$WORK/ours-$s.json" statelessProof)
     TOKEN[ours,$s]=$(json "$WORK/ours-$s.json" token)
   done
-  NO_COLOR=1 "$SERVER" --data-dir "$WORK/ours" --window-ms "$WINDOW_MS" serve --port "$OUR_PORT" --listen-host "$HOST" \
-    --print-addresses >"$WORK/ours.addr" 2>"$WORK/logs/ours.log" &
+  # No access log (nginx runs with access_log off); the ops listener on a free port.
+  NO_COLOR=1 "${ON_SERVER[@]}" "$SERVER" --data-dir "$WORK/ours" --window-ms "$WINDOW_MS" serve --port "$OUR_PORT" --listen-host "$HOST" \
+    --access-log=false --ops-listen "$HOST:0" --print-addresses >"$WORK/ours.addr" 2>"$WORK/logs/ours.log" &
   OUR_PID=$!
   PIDS+=("$OUR_PID")
   wait_until ours "$OUR_PID" test -s "$WORK/ours.addr"
   echo "listening: $(cat "$WORK/ours.addr") (pid $OUR_PID)"
+fi
+
+# ---------------------------------------------------------------- (a') today's main, for "no loss"
+if has main; then
+  step "(a') baseline $BASELINE_BIN on $HOST:$MAIN_PORT (--window-ms $WINDOW_MS)"
+  for s in $SIZES; do
+    NO_COLOR=1 "$BASELINE_BIN" --data-dir "$WORK/main" --window-ms "$WINDOW_MS" put "$WORK/img/$s.png" >"$WORK/main-$s.json" 2>>"$WORK/logs/main-put.log"
+    URL[main,$s]="http://$HOST:$MAIN_PORT/pixstore-image/$(urlid "$(json "$WORK/main-$s.json" id)")"
+    PROOF[main,$s]=$(json "$WORK/main-$s.json" statelessProof)
+    TOKEN[main,$s]=$(json "$WORK/main-$s.json" token)
+  done
+  NO_COLOR=1 "${ON_SERVER[@]}" "$BASELINE_BIN" --data-dir "$WORK/main" --window-ms "$WINDOW_MS" serve --port "$MAIN_PORT" --listen-host "$HOST" \
+    --print-addresses >"$WORK/main.addr" 2>"$WORK/logs/main.log" &
+  MAIN_PID=$!
+  PIDS+=("$MAIN_PID")
+  wait_until main "$MAIN_PID" test -s "$WORK/main.addr"
+  echo "listening: $(cat "$WORK/main.addr") (pid $MAIN_PID)"
 fi
 
 # ---------------------------------------------------------------- (b) pixstore 3.2.1
@@ -170,7 +223,7 @@ if has node; then
   step "(b) pixstore 3.2.1 default endpoint on $HOST:$NODE_PORT (node $(node --version))"
   images=()
   for s in $SIZES; do images+=("$s=$WORK/img/$s.png"); done
-  (cd "$WORK/node" && exec env NODE_ENV=production node "$BENCH_DIR/node-backend.mjs" "$NODE_PORT" "$WORK/node" \
+  (cd "$WORK/node" && exec env NODE_ENV=production "${ON_SERVER[@]}" node "$BENCH_DIR/node-backend.mjs" "$NODE_PORT" "$WORK/node" \
     "$WORK/node-records.json" "${images[@]}") >"$WORK/logs/node.log" 2>&1 &
   NODE_PID=$!
   PIDS+=("$NODE_PID")
@@ -208,6 +261,7 @@ verify() {   # verify TARGET [save]
 step "verify payloads before measuring"
 if has ours || has nginx; then verify ours save; fi
 if has node; then verify node; fi
+if has main; then verify main; fi
 
 # ---------------------------------------------------------------- (c) nginx
 if has nginx; then
@@ -221,7 +275,7 @@ if has nginx; then
   chmod -R a+rX "$WORK/nginx/html"
   cat >"$WORK/nginx/nginx.conf" <<EOF
 # Minimal static server for the benchmark (generated by bench/run.sh).
-worker_processes 2;
+worker_processes $NGINX_WORKERS;
 daemon off;
 pid $WORK/nginx/nginx.pid;
 error_log $WORK/logs/nginx.log warn;
@@ -250,11 +304,11 @@ http {
 }
 EOF
   "$NGINX" -t -p "$WORK/nginx" -e "$WORK/logs/nginx.log" -c "$WORK/nginx/nginx.conf" 2>&1 | sed 's/^/  /'
-  "$NGINX" -p "$WORK/nginx" -e "$WORK/logs/nginx.log" -c "$WORK/nginx/nginx.conf" >"$WORK/logs/nginx-stdout.log" 2>&1 &
+  "${ON_SERVER[@]}" "$NGINX" -p "$WORK/nginx" -e "$WORK/logs/nginx.log" -c "$WORK/nginx/nginx.conf" >"$WORK/logs/nginx-stdout.log" 2>&1 &
   NGINX_PID=$!
   PIDS+=("$NGINX_PID")
   wait_until nginx "$NGINX_PID" curl -sf -o /dev/null "http://$HOST:$NGINX_PORT/pixstore-image/${SIZES%% *}-success"
-  for _ in $(seq 50); do [ "$(pgrep -c -P "$NGINX_PID" || true)" -ge 2 ] && break; sleep 0.1; done
+  for _ in $(seq 50); do [ "$(pgrep -c -P "$NGINX_PID" || true)" -ge "$NGINX_WORKERS" ] && break; sleep 0.1; done
   echo "listening (master pid $NGINX_PID, workers $(pgrep -P "$NGINX_PID" | tr '\n' ' '))"
   verify nginx
 fi
@@ -273,8 +327,14 @@ fi
   echo "nginx:   $("$NGINX" -v 2>&1 | sed 's/.*: //')"
   echo "wrk:     $(wrk -v 2>&1 | head -n1 | awk '{print $1, $2}')"
   echo "wrk run: wrk -t$THREADS -c{${CONNECTIONS// /,}} -d$DURATION --latency (after a $WARMUP warm-up run per cell)"
-  echo "ours:    pixstore-server --window-ms $WINDOW_MS serve (tokio multi-thread runtime, $(nproc) workers)"
-  echo "note:    wrk, the server under test and the idle other servers share the same $(nproc) CPUs"
+  echo "ours:    pixstore-server --window-ms $WINDOW_MS serve --access-log=false (tokio multi-thread runtime, ${TOKIO_WORKER_THREADS:-$(nproc)} workers)"
+  if [ "$PIN" = 1 ]; then
+    echo "pinned:  servers on CPU $SERVER_CPU (taskset; nginx 1 worker, TOKIO_WORKER_THREADS=1), wrk on CPU $LOAD_CPU"
+  else
+    echo "note:    wrk, the server under test and the idle other servers share the same $(nproc) CPUs"
+  fi
+  echo "load:    $(uptime)"
+  [ -n "$BASELINE_BIN" ] && echo "main:    $BASELINE_BIN ($("$BASELINE_BIN" --version 2>/dev/null || echo '?'))"
 } >"$RESULTS/environment.txt"
 cat "$RESULTS/environment.txt"
 
@@ -284,6 +344,7 @@ server_pids() {
   case $1 in
     ours) echo "$OUR_PID" ;;
     node) echo "$NODE_PID" ;;
+    main) echo "$MAIN_PID" ;;
     nginx) pgrep -P "$NGINX_PID" | tr '\n' ' ' ;;
   esac
 }
@@ -306,7 +367,7 @@ children_secs() { awk 'NR == 2 { s = 0; for (i = 1; i <= 2; i++) { split($i, b, 
 run_wrk() {   # run_wrk OUT ARGS...: wrk in the background so a signal stops it at once
   local out=$1
   shift
-  wrk "$@" >"$out" 2>&1 &
+  "${ON_LOAD[@]}" wrk "$@" >"$out" 2>&1 &
   WRK_PID=$!
   wait "$WRK_PID" || die "wrk failed: $(cat "$out")"
   WRK_PID=""
@@ -433,8 +494,9 @@ echo "re-measuring took ${retry_spent} s of the ${RETRY_BUDGET} s budget" | tee 
 
 step "verify payloads after measuring (the servers still answer correctly)"
 if has ours; then verify ours; fi
+if has main; then verify main; fi
 if has node; then verify node; fi
 if has nginx; then verify nginx; fi
 
 step "report: $RESULTS/results.md"
-BENCH_OTHER_MAX=$OTHER_MAX python3 "$BENCH_DIR/report.py" "$RESULTS"
+BENCH_PIN=$PIN BENCH_OTHER_MAX=$OTHER_MAX python3 "$BENCH_DIR/report.py" "$RESULTS"

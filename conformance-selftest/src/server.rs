@@ -79,6 +79,7 @@ pub async fn start(options: &ServerOptions) -> Result<Server, String> {
         proof_keys: Some(test_keys_json()),
         control: Some(true),
         control_listen: Some("127.0.0.1:0".into()),
+        ops_enabled: Some(false),
         max_image_bytes: Some(8 << 20),
         ..FileConfig::default()
     })

@@ -31,6 +31,7 @@ pub fn config(dir: &std::path::Path) -> Result<Config, String> {
         proof_skew_ms: Some(5_000),
         control: Some(true),
         control_listen: Some("127.0.0.1:0".into()),
+        ops_enabled: Some(false),
         max_image_bytes: Some(8 << 20),
         image_formats: Some(vec!["png".into(), "webp".into(), "jpg".into(), "jpeg".into()]),
         ..FileConfig::default()

@@ -262,6 +262,8 @@ async function main() {
         `accessControlAllowOrigin = "${pageOrigin}"`,
         `statelessKeyWindowLength = ${WINDOW_MS}`,
         'proofSkewMs = 0',
+        // The ops listener on a free port (its default, 127.0.0.1:7484, may be taken).
+        'opsListen = "127.0.0.1:0"',
         '',
       ].join('\n'),
     );

@@ -66,6 +66,7 @@ fn server() -> Server {
         data_dir: Some(data.path().to_path_buf()),
         // Proofs that outlive the whole run (10 to 20 minutes).
         stateless_key_window_length: Some(600_000),
+        ops_enabled: Some(false),
         ..FileConfig::default()
     })
     .unwrap();

@@ -95,8 +95,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let service = Arc::new(pixstore_server::open_service(&config)?);
     let png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR example avatar".to_vec();
     let record = service.save(&png, Some("players")).await?;
-    let (addr, server) = warp::serve(app(service.clone())).bind_ephemeral(([127, 0, 0, 1], 0));
-    tokio::spawn(server);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(warp::serve(app(service.clone())).incoming(listener).run());
 
     // The client: the custom fetcher decides the route; the context type is PlayerContext.
     let fetcher = PlayerImageFetcher { base: format!("http://{addr}"), http: reqwest::Client::new() };

@@ -18,7 +18,7 @@ trap cleanup EXIT
 
 { printf '\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR'; head -c 1500000 /dev/urandom; } > "$work/photo.png"
 
-"$bin/pixstore-server" --data-dir "$work/data" serve --listen-host 127.0.0.1 --port 0 --print-addresses \
+"$bin/pixstore-server" --data-dir "$work/data" serve --listen-host 127.0.0.1 --port 0 --ops-listen 127.0.0.1:0 --print-addresses \
   > "$work/addresses.json" 2> "$work/server.log" &
 pid=$!
 for _ in $(seq 1 100); do [ -s "$work/addresses.json" ] && break; sleep 0.1; done

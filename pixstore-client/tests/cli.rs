@@ -129,8 +129,9 @@ async fn get_with_record_url() {
             }
         },
     );
-    let (api_addr, server) = warp::serve(api).bind_ephemeral(([127, 0, 0, 1], 0));
-    tokio::spawn(server);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api_addr = listener.local_addr().unwrap();
+    tokio::spawn(warp::serve(api).incoming(listener).run());
     let cli = Cli { host_port: ("http://127.0.0.1".into(), s.endpoint.port()), cache_dir: work.path().join("cache") };
     let url = format!("http://{api_addr}/api/avatar");
     let out = work.path().join("a.png");

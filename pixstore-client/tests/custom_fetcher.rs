@@ -90,8 +90,9 @@ async fn app() -> (SocketAddr, Arc<ImageService<FsStore>>, tempfile::TempDir) {
                 endpoint::answer(&service, &image_id, &parts, "*").await
             }
         });
-    let (addr, server) = warp::serve(routes).bind_ephemeral(([127, 0, 0, 1], 0));
-    tokio::spawn(server);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(warp::serve(routes).incoming(listener).run());
     (addr, service, data)
 }
 

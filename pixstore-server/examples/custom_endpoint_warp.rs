@@ -11,7 +11,11 @@
 //! With `-- --serve DATA_DIR [ADDR] [ORIGIN]` it serves the route over the images and proof keys
 //! that `pixstore-server --data-dir DATA_DIR` manages, on ADDR (default `127.0.0.1:0`), for
 //! browsers on ORIGIN (default `*`), until Ctrl-C; it prints `{"address": ...}` once listening
-//! and logs JSON lines (`PIXSTORE_LOG=debug` logs every request). The browser interop test
+//! and logs JSON lines (an access line per request; `PIXSTORE_LOG=debug` adds the endpoint's
+//! events with the state served). It serves with the server's own connection layer
+//! ([`pixstore_server::net::serve`]: limits, timeouts, HTTP/2) and reads the server's options
+//! from their `PIXSTORE_*` variables (`PIXSTORE_WINDOW_MS`, `PIXSTORE_SKEW_MS`, ...), so it
+//! verifies proofs as the `pixstore-server` beside it does. The browser interop test
 //! (`interop/browser/`) runs pixstore 3.2.1's frontend against it with a custom fetcher.
 #![allow(
     clippy::std_instead_of_core,
@@ -81,18 +85,51 @@ async fn serve(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let config = Config::resolve(FileConfig {
+    // The server's own options from its PIXSTORE_* variables (PIXSTORE_WINDOW_MS,
+    // PIXSTORE_SKEW_MS, ...), so that this route verifies proofs as the `pixstore-server` beside
+    // it does; the data folder and "no default endpoint" are this example's.
+    #[derive(clap::Parser)]
+    struct FromEnvironment {
+        #[command(flatten)]
+        options: FileConfig,
+    }
+    let environment = <FromEnvironment as clap::Parser>::try_parse_from(["custom_endpoint_warp"])?.options;
+    let config = Config::resolve(environment.overlay(FileConfig {
         data_dir: Some(data_dir.into()),
         default_endpoint_enabled: Some(false),
         ..FileConfig::default()
-    })?;
+    }))?;
     let service = Arc::new(pixstore_server::open_service(&config)?);
-    let (addr, server) = warp::serve(app(service, origin)?).try_bind_with_graceful_shutdown(addr, async {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    println!("{}", serde_json::json!({ "address": listener.local_addr()?.to_string() }));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
         let _ = tokio::signal::ctrl_c().await;
-    })?;
-    println!("{}", serde_json::json!({ "address": addr.to_string() }));
-    server.await;
+        let _ = stop.send(true);
+    });
+    serve_app(listener, app(service, origin)?, origin, stopped).await;
     Ok(())
+}
+
+/// Serves the app with the server's connection layer (accept loop that survives EMFILE,
+/// timeouts, connection limit, the RFC 9112 framing checks, HTTP/2): routes the app does not
+/// have are answered 404 with the endpoint's headers.
+async fn serve_app(
+    listener: tokio::net::TcpListener,
+    app: impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone + Send + Sync + 'static,
+    origin: &str,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let origin: Arc<str> = origin.into();
+    let app = app
+        .recover(move |_: warp::Rejection| {
+            let origin = origin.clone();
+            async move { Ok::<_, std::convert::Infallible>(endpoint::refusal(StatusCode::NOT_FOUND, "Not found", &origin)) }
+        })
+        .unify();
+    let mut options = pixstore_server::net::ListenerOptions::new("custom");
+    options.access_log = true;
+    pixstore_server::net::serve(listener, pixstore_server::control::app(app), options, stop).await;
 }
 
 #[tokio::main]
@@ -111,8 +148,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR example image".to_vec();
     let record = service.save(&png, Some("players")).await?;
 
-    let (addr, server) = warp::serve(app(service.clone(), "*")?).bind_ephemeral(([127, 0, 0, 1], 0));
-    tokio::spawn(server);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(serve_app(listener, app(service.clone(), "*")?, "*", stopped));
     let url = format!("http://{addr}{}", proto::client::request_target("/player-image/42", &record.id));
     let client = reqwest::Client::new();
     for (label, token) in [("player 42", "secret-token-of-player-42"), ("someone else", "stolen")] {

@@ -1,30 +1,21 @@
-//! Server configuration: the seed documentation's options, from a TOML file, the environment
-//! and command-line flags (flags win over the environment, which wins over the file).
+//! Server configuration: every option is defined once, as a field of [`FileConfig`]. That one
+//! field carries its TOML name (the seed documentation's camelCase name), its flag and its
+//! `PIXSTORE_*` variable (clap's `env`, with the `cli` feature); [`Config::resolve`] holds its
+//! default and its validation. Flags win over the environment, which wins over the file.
 //!
-//! | TOML key (3.2.1 name) | flag | environment | default |
-//! |---|---|---|---|
-//! | `defaultEndpointEnabled` | `--no-default-endpoint` | - | `true` |
-//! | `defaultEndpointListenHost` | `--listen-host` | `PIXSTORE_LISTEN_HOST` | `0.0.0.0` |
-//! | `defaultEndpointListenPort` | `--port` | `PIXSTORE_PORT` | `7482` |
-//! | `defaultEndpointRoute` | `--route` | `PIXSTORE_ROUTE` | `/pixstore-image` |
-//! | `accessControlAllowOrigin` | `--allow-origin` | `PIXSTORE_ALLOW_ORIGIN` | `*` |
-//! | `statelessKeyWindowLength` | `--window-ms` | `PIXSTORE_WINDOW_MS` | `20000` (-1 disables proofs) |
-//! | `proofSkewMs` | `--skew-ms` | `PIXSTORE_SKEW_MS` | `5000` |
-//! | `dataDir` | `--data-dir` | `PIXSTORE_DATA_DIR` | `./pixstore-data` |
-//! | `proofKeysFile` | `--proof-keys` | `PIXSTORE_PROOF_KEYS_FILE` | `<dataDir>/proof-keys.json` |
-//! | `proofKeys` | - | `PIXSTORE_PROOF_KEYS` | unset (the key file's JSON inline; wins over the file) |
-//! | `imageFormats` | `--image-formats` | `PIXSTORE_IMAGE_FORMATS` | `png,webp,jpg,jpeg` (3.2.1's list) |
-//! | `maxImageBytes` | `--max-image-bytes` | `PIXSTORE_MAX_IMAGE_BYTES` | `33554432` (32 MiB) |
-//! | `cacheBytes` | `--cache-bytes` | `PIXSTORE_CACHE_BYTES` | `268435456` (256 MiB of stored images kept in memory) |
-//! | `control` | `--control` | `PIXSTORE_CONTROL` | off |
-//! | `controlListen` | `--control-listen` | `PIXSTORE_CONTROL_LISTEN` | `127.0.0.1:7483` (loopback only unless `--control-public`) |
+//! The table of every option, with its flag, variable and default, is `docs/server-options.md`
+//! (`pixstore-server --help` prints the same list).
+//!
+//! In Rust, build a [`Config`] with [`Config::builder`] (typed values, Rust names) or from a
+//! [`FileConfig`] (the file form) with [`Config::resolve`].
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use proto::format::Format;
 use proto::proof::{Window, MAX_SKEW_MS};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Why a configuration was refused. Each message names the option and what is allowed.
 #[derive(Debug, thiserror::Error)]
@@ -62,42 +53,119 @@ fn invalid(option: &'static str, value: impl ToString, expected: &'static str) -
     ConfigError::Invalid { option, value: value.to_string(), expected }
 }
 
-/// The configuration as a TOML file writes it: every key optional.
-#[derive(Debug, Default, Clone, Deserialize)]
+/// Every option of the server, each defined here once: the field's serde name is its TOML key,
+/// its clap attributes its flag and `PIXSTORE_*` variable; every field is optional (its default
+/// is applied by [`Config::resolve`]).
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "cli", derive(clap::Args))]
 pub struct FileConfig {
-    /// `defaultEndpointEnabled`.
+    /// Serve the default endpoint (3.2.1 `defaultEndpointEnabled`) [default: true].
+    #[cfg_attr(feature = "cli", arg(long = "default-endpoint", env = "PIXSTORE_DEFAULT_ENDPOINT", global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL"))]
     pub default_endpoint_enabled: Option<bool>,
-    /// `defaultEndpointListenHost`.
+    /// defaultEndpointListenHost [default: 0.0.0.0].
+    #[cfg_attr(feature = "cli", arg(long = "listen-host", env = "PIXSTORE_LISTEN_HOST", global = true))]
     pub default_endpoint_listen_host: Option<String>,
-    /// `defaultEndpointListenPort`.
+    /// defaultEndpointListenPort [default: 7482; 0 picks a free port].
+    #[cfg_attr(feature = "cli", arg(long = "port", env = "PIXSTORE_PORT", global = true))]
     pub default_endpoint_listen_port: Option<i64>,
-    /// `defaultEndpointRoute`.
+    /// defaultEndpointRoute [default: /pixstore-image].
+    #[cfg_attr(feature = "cli", arg(long = "route", env = "PIXSTORE_ROUTE", global = true))]
     pub default_endpoint_route: Option<String>,
-    /// `accessControlAllowOrigin`.
+    /// accessControlAllowOrigin [default: *].
+    #[cfg_attr(feature = "cli", arg(long = "allow-origin", env = "PIXSTORE_ALLOW_ORIGIN", global = true))]
     pub access_control_allow_origin: Option<String>,
-    /// `statelessKeyWindowLength` in ms, or -1.
+    /// statelessKeyWindowLength in ms; -1 disables proof validation [default: 20000].
+    #[cfg_attr(
+        feature = "cli",
+        arg(long = "window-ms", env = "PIXSTORE_WINDOW_MS", global = true, allow_hyphen_values = true)
+    )]
     pub stateless_key_window_length: Option<i64>,
-    /// `proofSkewMs`.
+    /// Allowed proof clock skew in ms (0..=60000) [default: 5000].
+    #[cfg_attr(feature = "cli", arg(long = "skew-ms", env = "PIXSTORE_SKEW_MS", global = true))]
     pub proof_skew_ms: Option<u64>,
-    /// `dataDir`.
+    /// Folder for images and proof keys [default: ./pixstore-data].
+    #[cfg_attr(feature = "cli", arg(long = "data-dir", env = "PIXSTORE_DATA_DIR", global = true))]
     pub data_dir: Option<PathBuf>,
-    /// `proofKeysFile`.
+    /// Proof keyring file [default: DATA_DIR/proof-keys.json].
+    #[cfg_attr(feature = "cli", arg(long = "proof-keys", env = "PIXSTORE_PROOF_KEYS_FILE", global = true))]
     pub proof_keys_file: Option<PathBuf>,
-    /// `proofKeys`: the key file's JSON inline (wins over `proofKeysFile`).
+    /// The key file's JSON inline (wins over the key file; nothing is written) [default: unset].
+    #[cfg_attr(
+        feature = "cli",
+        arg(long = "proof-keys-json", env = "PIXSTORE_PROOF_KEYS", global = true, hide_env_values = true, hide = true)
+    )]
     pub proof_keys: Option<String>,
-    /// `imageFormats`.
+    /// Start even if the key file is readable by group or others [default: false].
+    #[cfg_attr(feature = "cli", arg(long = "allow-insecure-key-file", env = "PIXSTORE_ALLOW_INSECURE_KEY_FILE", global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL"))]
+    pub allow_insecure_key_file: Option<bool>,
+    /// Accepted formats, comma-separated [default: png,webp,jpg,jpeg].
+    #[cfg_attr(
+        feature = "cli",
+        arg(long = "image-formats", env = "PIXSTORE_IMAGE_FORMATS", global = true, value_delimiter = ',')
+    )]
     pub image_formats: Option<Vec<String>>,
-    /// `maxImageBytes`.
+    /// Largest accepted image in bytes [default: 33554432].
+    #[cfg_attr(feature = "cli", arg(long = "max-image-bytes", env = "PIXSTORE_MAX_IMAGE_BYTES", global = true))]
     pub max_image_bytes: Option<u64>,
-    /// `cacheBytes`.
+    /// Memory for stored images kept ready to serve, in bytes [default: 268435456].
+    #[cfg_attr(feature = "cli", arg(long = "cache-bytes", env = "PIXSTORE_CACHE_BYTES", global = true))]
     pub cache_bytes: Option<u64>,
-    /// `control`.
+    /// Serve the control interface of spec Appendix A [default: false].
+    #[cfg_attr(feature = "cli", arg(long = "control", env = "PIXSTORE_CONTROL_ENABLED", global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL"))]
     pub control: Option<bool>,
-    /// `controlListen`.
+    /// Control interface address [default: 127.0.0.1:7483].
+    #[cfg_attr(feature = "cli", arg(long = "control-listen", env = "PIXSTORE_CONTROL_LISTEN", global = true))]
     pub control_listen: Option<String>,
-    /// `controlPublic`: allow a non-loopback control address.
+    /// Allow a control address that is not loopback [default: false].
+    #[cfg_attr(feature = "cli", arg(long = "control-public", env = "PIXSTORE_CONTROL_PUBLIC", global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL"))]
     pub control_public: Option<bool>,
+    /// Serve the control interface over TLS too (needs tlsCert and tlsKey) [default: false].
+    #[cfg_attr(feature = "cli", arg(long = "control-tls", env = "PIXSTORE_CONTROL_TLS", global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL"))]
+    pub control_tls: Option<bool>,
+    /// Certificate chain (PEM) for HTTPS; re-read on change and on SIGHUP [default: plain HTTP].
+    #[cfg_attr(feature = "cli", arg(long = "tls-cert", env = "PIXSTORE_TLS_CERT", global = true))]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of tlsCert [default: plain HTTP].
+    #[cfg_attr(feature = "cli", arg(long = "tls-key", env = "PIXSTORE_TLS_KEY", global = true))]
+    pub tls_key: Option<PathBuf>,
+    /// Ops listener (/metrics, /livez, /readyz) [default: true].
+    #[cfg_attr(feature = "cli", arg(long = "ops", env = "PIXSTORE_OPS_ENABLED", global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL"))]
+    pub ops_enabled: Option<bool>,
+    /// Ops listener address [default: 127.0.0.1:7484].
+    #[cfg_attr(feature = "cli", arg(long = "ops-listen", env = "PIXSTORE_OPS_LISTEN", global = true))]
+    pub ops_listen: Option<String>,
+    /// Serve the ops listener over TLS too (needs tlsCert and tlsKey) [default: false].
+    #[cfg_attr(feature = "cli", arg(long = "ops-tls", env = "PIXSTORE_OPS_TLS", global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL"))]
+    pub ops_tls: Option<bool>,
+    /// One info line per request (target pixstore_server::access) [default: true].
+    #[cfg_attr(feature = "cli", arg(long = "access-log", env = "PIXSTORE_ACCESS_LOG", global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL"))]
+    pub access_log: Option<bool>,
+    /// A request head (or TLS handshake) must arrive within this many ms [default: 10000].
+    #[cfg_attr(
+        feature = "cli",
+        arg(long = "header-read-timeout-ms", env = "PIXSTORE_HEADER_READ_TIMEOUT_MS", global = true)
+    )]
+    pub header_read_timeout_ms: Option<u64>,
+    /// A connection on which no byte moves for this many ms, no request being answered, is
+    /// closed (idle keep-alive, stalled readers) [default: 60000].
+    #[cfg_attr(feature = "cli", arg(long = "idle-timeout-ms", env = "PIXSTORE_IDLE_TIMEOUT_MS", global = true))]
+    pub idle_timeout_ms: Option<u64>,
+    /// Open connections per listener; more wait in the kernel's backlog [default: 4096].
+    #[cfg_attr(feature = "cli", arg(long = "max-connections", env = "PIXSTORE_MAX_CONNECTIONS", global = true))]
+    pub max_connections: Option<u64>,
+    /// Largest request head in bytes (8192 or more; larger: 431) [default: 16384].
+    #[cfg_attr(feature = "cli", arg(long = "max-header-bytes", env = "PIXSTORE_MAX_HEADER_BYTES", global = true))]
+    pub max_header_bytes: Option<u64>,
+    /// Most header fields in one request (more: 431) [default: 64].
+    #[cfg_attr(feature = "cli", arg(long = "max-headers", env = "PIXSTORE_MAX_HEADERS", global = true))]
+    pub max_headers: Option<u64>,
+    /// Concurrent HTTP/2 streams per connection [default: 128].
+    #[cfg_attr(feature = "cli", arg(long = "h2-max-streams", env = "PIXSTORE_H2_MAX_STREAMS", global = true))]
+    pub h2_max_concurrent_streams: Option<u32>,
+    /// How long a shutdown waits for requests in flight, in ms [default: 5000].
+    #[cfg_attr(feature = "cli", arg(long = "shutdown-grace-ms", env = "PIXSTORE_SHUTDOWN_GRACE_MS", global = true))]
+    pub shutdown_grace_ms: Option<u64>,
 }
 
 impl FileConfig {
@@ -107,31 +175,79 @@ impl FileConfig {
         toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })
     }
 
-    /// `other`'s values where it has them, else ours.
+    /// `other`'s values where it has them, else ours. Generic over the fields (through their
+    /// serde form), so that adding an option needs no line here.
     pub fn overlay(self, other: FileConfig) -> FileConfig {
-        FileConfig {
-            default_endpoint_enabled: other.default_endpoint_enabled.or(self.default_endpoint_enabled),
-            default_endpoint_listen_host: other.default_endpoint_listen_host.or(self.default_endpoint_listen_host),
-            default_endpoint_listen_port: other.default_endpoint_listen_port.or(self.default_endpoint_listen_port),
-            default_endpoint_route: other.default_endpoint_route.or(self.default_endpoint_route),
-            access_control_allow_origin: other.access_control_allow_origin.or(self.access_control_allow_origin),
-            stateless_key_window_length: other.stateless_key_window_length.or(self.stateless_key_window_length),
-            proof_skew_ms: other.proof_skew_ms.or(self.proof_skew_ms),
-            data_dir: other.data_dir.or(self.data_dir),
-            proof_keys_file: other.proof_keys_file.or(self.proof_keys_file),
-            proof_keys: other.proof_keys.or(self.proof_keys),
-            image_formats: other.image_formats.or(self.image_formats),
-            max_image_bytes: other.max_image_bytes.or(self.max_image_bytes),
-            cache_bytes: other.cache_bytes.or(self.cache_bytes),
-            control: other.control.or(self.control),
-            control_listen: other.control_listen.or(self.control_listen),
-            control_public: other.control_public.or(self.control_public),
+        let (Ok(serde_json::Value::Object(mut base)), Ok(serde_json::Value::Object(top))) =
+            (serde_json::to_value(&self), serde_json::to_value(&other))
+        else {
+            return other;
+        };
+        for (k, v) in top {
+            if !v.is_null() {
+                base.insert(k, v);
+            }
+        }
+        serde_json::from_value(serde_json::Value::Object(base)).unwrap_or(other)
+    }
+}
+
+/// Limits of the HTTP connection layer (every listener), see `docs/server-limits.md`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// A request head (and a TLS handshake) must arrive within this time once it began.
+    pub header_read_timeout: Duration,
+    /// A connection on which no byte moves for this long, while no request is being answered,
+    /// is closed: idle keep-alive connections and readers that stopped reading.
+    pub idle_timeout: Duration,
+    /// Open connections per listener; further ones wait in the kernel's accept queue.
+    pub max_connections: usize,
+    /// Largest request head (HTTP/1) and header list (HTTP/2), in bytes.
+    pub max_header_bytes: usize,
+    /// Most header fields of one HTTP/1 request.
+    pub max_headers: usize,
+    /// Concurrent HTTP/2 streams per connection.
+    pub h2_max_concurrent_streams: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 4096,
+            max_header_bytes: 16 << 10,
+            max_headers: 64,
+            h2_max_concurrent_streams: 128,
         }
     }
 }
 
+/// The smallest head buffer hyper accepts (`max_buf_size`).
+pub const MIN_HEADER_BYTES: usize = 8192;
+
+/// TLS certificate and key files (PEM).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// A listener beside the endpoint (control interface, ops).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SideListener {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Whether it serves HTTPS with the endpoint's certificate.
+    pub tls: bool,
+}
+
 /// A validated configuration.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Config {
     /// Serve the default endpoint (3.2.1 `defaultEndpointEnabled`).
     pub default_endpoint_enabled: bool,
@@ -151,15 +267,27 @@ pub struct Config {
     pub proof_keys_file: PathBuf,
     /// Where the server takes its proof keys from.
     pub keys: crate::keys::KeySource,
+    /// Accept a key file that group or others can read.
+    pub allow_insecure_key_file: bool,
     /// Formats accepted on upload.
     pub image_formats: Vec<Format>,
     /// Largest accepted image.
     pub max_image_bytes: u64,
     /// Memory for stored images kept ready to serve.
     pub cache_bytes: u64,
-    /// Control interface address, when enabled.
-    pub control: Option<SocketAddr>,
-    /// Deliberate faults (only with the `test-faults` feature; see [`crate::faults`]).
+    /// Control interface, when enabled.
+    pub control: Option<SideListener>,
+    /// Ops listener (metrics, health), when enabled.
+    pub ops: Option<SideListener>,
+    /// HTTPS for the endpoint (and for the side listeners that ask for it).
+    pub tls: Option<TlsFiles>,
+    /// One info line per request.
+    pub access_log: bool,
+    /// Limits of the connection layer.
+    pub limits: Limits,
+    /// How long a shutdown waits for requests in flight before it closes what is left.
+    pub shutdown_grace: Duration,
+    /// Deliberate faults (only with the `test-faults` feature; see `faults`).
     pub(crate) faults: crate::faults::Faults,
 }
 
@@ -170,10 +298,206 @@ impl Config {
         self.faults = faults;
         self
     }
+
+    /// A builder with every default, in Rust names and types.
+    pub fn builder() -> ConfigBuilder {
+        ConfigBuilder(FileConfig::default())
+    }
+}
+
+/// Builds a [`Config`] with typed values; [`build`](ConfigBuilder::build) validates it as
+/// [`Config::resolve`] does (the builder writes the same [`FileConfig`] fields).
+///
+/// ```
+/// use std::time::Duration;
+/// let config = pixstore_server::config::Config::builder()
+///     .listen("127.0.0.1:0".parse().unwrap())
+///     .data_dir("/tmp/pixstore-doc-example")
+///     .window_ms(60_000)
+///     .control("127.0.0.1:0".parse().unwrap())
+///     .ops(None)
+///     .idle_timeout(Duration::from_secs(30))
+///     .build()
+///     .unwrap();
+/// assert_eq!(config.limits.idle_timeout, Duration::from_secs(30));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ConfigBuilder(FileConfig);
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl ConfigBuilder {
+    /// The default endpoint's address (`defaultEndpointListenHost`, `defaultEndpointListenPort`).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.0.default_endpoint_listen_host = Some(addr.ip().to_string());
+        self.0.default_endpoint_listen_port = Some(i64::from(addr.port()));
+        self
+    }
+    /// No default endpoint (`defaultEndpointEnabled = false`).
+    pub fn without_default_endpoint(mut self) -> Self {
+        self.0.default_endpoint_enabled = Some(false);
+        self
+    }
+    /// The route (`defaultEndpointRoute`).
+    pub fn route(mut self, route: &str) -> Self {
+        self.0.default_endpoint_route = Some(route.into());
+        self
+    }
+    /// `accessControlAllowOrigin`.
+    pub fn allow_origin(mut self, origin: &str) -> Self {
+        self.0.access_control_allow_origin = Some(origin.into());
+        self
+    }
+    /// `statelessKeyWindowLength` (-1: proofs off).
+    pub fn window_ms(mut self, w: i64) -> Self {
+        self.0.stateless_key_window_length = Some(w);
+        self
+    }
+    /// `proofSkewMs`.
+    pub fn skew_ms(mut self, skew: u64) -> Self {
+        self.0.proof_skew_ms = Some(skew);
+        self
+    }
+    /// `dataDir`.
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.0.data_dir = Some(dir.into());
+        self
+    }
+    /// `proofKeysFile`.
+    pub fn proof_keys_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.0.proof_keys_file = Some(path.into());
+        self
+    }
+    /// `proofKeys`: the keyring JSON inline.
+    pub fn proof_keys_json(mut self, json: &str) -> Self {
+        self.0.proof_keys = Some(json.into());
+        self
+    }
+    /// `imageFormats`.
+    pub fn image_formats(mut self, formats: &[Format]) -> Self {
+        self.0.image_formats = Some(formats.iter().map(|f| f.to_string()).collect());
+        self
+    }
+    /// `maxImageBytes`.
+    pub fn max_image_bytes(mut self, max: u64) -> Self {
+        self.0.max_image_bytes = Some(max);
+        self
+    }
+    /// `cacheBytes`.
+    pub fn cache_bytes(mut self, bytes: u64) -> Self {
+        self.0.cache_bytes = Some(bytes);
+        self
+    }
+    /// The control interface on `addr` (`control`, `controlListen`; non-loopback needs
+    /// [`control_public`](Self::control_public)).
+    pub fn control(mut self, addr: SocketAddr) -> Self {
+        self.0.control = Some(true);
+        self.0.control_listen = Some(addr.to_string());
+        self
+    }
+    /// `controlPublic`.
+    pub fn control_public(mut self, public: bool) -> Self {
+        self.0.control_public = Some(public);
+        self
+    }
+    /// `controlTls`.
+    pub fn control_tls(mut self, tls: bool) -> Self {
+        self.0.control_tls = Some(tls);
+        self
+    }
+    /// HTTPS with these PEM files (`tlsCert`, `tlsKey`).
+    pub fn tls(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.0.tls_cert = Some(cert.into());
+        self.0.tls_key = Some(key.into());
+        self
+    }
+    /// The ops listener on `addr`, or none (`opsEnabled`, `opsListen`).
+    pub fn ops(mut self, addr: Option<SocketAddr>) -> Self {
+        self.0.ops_enabled = Some(addr.is_some());
+        self.0.ops_listen = addr.map(|a| a.to_string());
+        self
+    }
+    /// `opsTls`.
+    pub fn ops_tls(mut self, tls: bool) -> Self {
+        self.0.ops_tls = Some(tls);
+        self
+    }
+    /// `accessLog`.
+    pub fn access_log(mut self, on: bool) -> Self {
+        self.0.access_log = Some(on);
+        self
+    }
+    /// `headerReadTimeoutMs`.
+    pub fn header_read_timeout(mut self, d: Duration) -> Self {
+        self.0.header_read_timeout_ms = Some(ms(d));
+        self
+    }
+    /// `idleTimeoutMs`.
+    pub fn idle_timeout(mut self, d: Duration) -> Self {
+        self.0.idle_timeout_ms = Some(ms(d));
+        self
+    }
+    /// `maxConnections`.
+    pub fn max_connections(mut self, n: u64) -> Self {
+        self.0.max_connections = Some(n);
+        self
+    }
+    /// `maxHeaderBytes`.
+    pub fn max_header_bytes(mut self, n: u64) -> Self {
+        self.0.max_header_bytes = Some(n);
+        self
+    }
+    /// `maxHeaders`.
+    pub fn max_headers(mut self, n: u64) -> Self {
+        self.0.max_headers = Some(n);
+        self
+    }
+    /// `shutdownGraceMs`.
+    pub fn shutdown_grace(mut self, d: Duration) -> Self {
+        self.0.shutdown_grace_ms = Some(ms(d));
+        self
+    }
+    /// `allowInsecureKeyFile`.
+    pub fn allow_insecure_key_file(mut self, allow: bool) -> Self {
+        self.0.allow_insecure_key_file = Some(allow);
+        self
+    }
+    /// The options as the file form.
+    pub fn into_file_config(self) -> FileConfig {
+        self.0
+    }
+    /// Validates and applies the defaults.
+    pub fn build(self) -> Result<Config, ConfigError> {
+        Config::resolve(self.0)
+    }
 }
 
 /// 3.2.1's default `imageFormats`.
 pub const DEFAULT_FORMATS: [Format; 4] = [Format::Png, Format::Webp, Format::Jpg, Format::Jpeg];
+
+fn side_listener(
+    option: &'static str,
+    text: String,
+    tls: bool,
+    public: bool,
+    public_hint: &'static str,
+) -> Result<SideListener, ConfigError> {
+    let addr: SocketAddr = text.parse().map_err(|_| invalid(option, &text, "an address such as 127.0.0.1:7483"))?;
+    if !addr.ip().is_loopback() && !public {
+        return Err(invalid(option, &text, public_hint));
+    }
+    Ok(SideListener { addr, tls })
+}
+
+fn positive_ms(option: &'static str, value: Option<u64>, default: Duration) -> Result<Duration, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(0) => Err(invalid(option, 0, "a positive number of milliseconds")),
+        Some(v) => Ok(Duration::from_millis(v)),
+    }
+}
 
 impl Config {
     /// Applies defaults and validates every option.
@@ -246,21 +570,93 @@ impl Config {
             return Err(invalid("maxImageBytes", 0, "a positive number of bytes"));
         }
         let cache_bytes = f.cache_bytes.unwrap_or(256 << 20);
-        // CTRL-7: off unless enabled, loopback unless `controlPublic`.
-        let control = if f.control.unwrap_or(false) {
-            let text = f.control_listen.unwrap_or_else(|| "127.0.0.1:7483".into());
-            let addr: SocketAddr =
-                text.parse().map_err(|_| invalid("controlListen", &text, "an address such as 127.0.0.1:7483"))?;
-            if !addr.ip().is_loopback() && !f.control_public.unwrap_or(false) {
+        let tls = match (f.tls_cert, f.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            (Some(cert), None) => {
                 return Err(invalid(
-                    "controlListen",
-                    &text,
-                    "a loopback address (127.0.0.1, ::1), or set controlPublic = true to expose the control interface",
+                    "tlsKey",
+                    format!("unset (tlsCert = {})", cert.display()),
+                    "both tlsCert and tlsKey, or neither",
+                ))
+            }
+            (None, Some(key)) => {
+                return Err(invalid(
+                    "tlsCert",
+                    format!("unset (tlsKey = {})", key.display()),
+                    "both tlsCert and tlsKey, or neither",
+                ))
+            }
+        };
+        let side_tls = |option: &'static str, on: Option<bool>| -> Result<bool, ConfigError> {
+            let on = on.unwrap_or(false);
+            if on && tls.is_none() {
+                return Err(invalid(
+                    option,
+                    true,
+                    "tlsCert and tlsKey as well (the listener uses the endpoint's certificate)",
                 ));
             }
-            Some(addr)
+            Ok(on)
+        };
+        // CTRL-7: off unless enabled, loopback unless `controlPublic`.
+        let control_tls = side_tls("controlTls", f.control_tls)?;
+        let control = if f.control.unwrap_or(false) {
+            Some(side_listener(
+                "controlListen",
+                f.control_listen.unwrap_or_else(|| "127.0.0.1:7483".into()),
+                control_tls,
+                f.control_public.unwrap_or(false),
+                "a loopback address (127.0.0.1, ::1), or set controlPublic = true to expose the control interface",
+            )?)
         } else {
             None
+        };
+        let ops_tls = side_tls("opsTls", f.ops_tls)?;
+        let ops = if f.ops_enabled.unwrap_or(true) {
+            let text = f.ops_listen.unwrap_or_else(|| "127.0.0.1:7484".into());
+            Some(side_listener("opsListen", text, ops_tls, true, "")?)
+        } else {
+            None
+        };
+        let defaults = Limits::default();
+        let max_header_bytes = match f.max_header_bytes {
+            None => defaults.max_header_bytes,
+            Some(n) => usize::try_from(n)
+                .ok()
+                .filter(|n| (MIN_HEADER_BYTES..=(1 << 20)).contains(n))
+                .ok_or_else(|| invalid("maxHeaderBytes", n, "from 8192 to 1048576 bytes"))?,
+        };
+        let max_headers = match f.max_headers {
+            None => defaults.max_headers,
+            Some(n) => usize::try_from(n)
+                .ok()
+                .filter(|n| (8..=1024).contains(n))
+                .ok_or_else(|| invalid("maxHeaders", n, "from 8 to 1024"))?,
+        };
+        let max_connections = match f.max_connections {
+            None => defaults.max_connections,
+            Some(n) => usize::try_from(n)
+                .ok()
+                .filter(|n| (1..=1 << 20).contains(n))
+                .ok_or_else(|| invalid("maxConnections", n, "from 1 to 1048576"))?,
+        };
+        let h2_max_concurrent_streams = match f.h2_max_concurrent_streams {
+            None => defaults.h2_max_concurrent_streams,
+            Some(0) => return Err(invalid("h2MaxConcurrentStreams", 0, "at least 1")),
+            Some(n) => n,
+        };
+        let limits = Limits {
+            header_read_timeout: positive_ms(
+                "headerReadTimeoutMs",
+                f.header_read_timeout_ms,
+                defaults.header_read_timeout,
+            )?,
+            idle_timeout: positive_ms("idleTimeoutMs", f.idle_timeout_ms, defaults.idle_timeout)?,
+            max_connections,
+            max_header_bytes,
+            max_headers,
+            h2_max_concurrent_streams,
         };
         Ok(Config {
             default_endpoint_enabled: f.default_endpoint_enabled.unwrap_or(true),
@@ -275,10 +671,16 @@ impl Config {
                 None => crate::keys::KeySource::File(proof_keys_file.clone()),
             },
             proof_keys_file,
+            allow_insecure_key_file: f.allow_insecure_key_file.unwrap_or(false),
             image_formats,
             max_image_bytes,
             cache_bytes,
             control,
+            ops,
+            tls,
+            access_log: f.access_log.unwrap_or(true),
+            limits,
+            shutdown_grace: Duration::from_millis(f.shutdown_grace_ms.unwrap_or(5000)),
             faults: crate::faults::Faults::default(),
         })
     }

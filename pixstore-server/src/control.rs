@@ -8,8 +8,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use proto::record::ImageRecord;
 use serde_json::json;
-use warp::http::{Response, StatusCode};
-use warp::hyper::Body;
+use warp::http::StatusCode;
+use warp::reply::Response;
 use warp::Filter;
 
 use crate::service::{ClockSetting, ImageService, ServiceError};
@@ -28,27 +28,26 @@ pub struct Info {
     pub allow_origin: String,
 }
 
-fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        // REC-7: a record carries a key.
-        .header("cache-control", proto::http::RECORD_CACHE_CONTROL)
-        .body(Body::from(value.to_string()))
-        .unwrap_or_else(|_| Response::new(Body::empty()))
+fn json_response(status: StatusCode, value: &serde_json::Value) -> Response {
+    let mut r = Response::new(value.to_string().into());
+    *r.status_mut() = status;
+    r.headers_mut().insert("content-type", warp::http::HeaderValue::from_static("application/json"));
+    // REC-7: a record carries a key.
+    r.headers_mut().insert("cache-control", warp::http::HeaderValue::from_static(proto::http::RECORD_CACHE_CONTROL));
+    r
 }
 
 /// CTRL-6: errors are `{"error": ...}` with a 4xx/5xx status.
-fn error(status: StatusCode, message: impl ToString) -> Response<Body> {
+fn error(status: StatusCode, message: impl ToString) -> Response {
     json_response(status, &json!({ "error": message.to_string() }))
 }
 
-fn record(status: StatusCode, r: &ImageRecord) -> Response<Body> {
+fn record(status: StatusCode, r: &ImageRecord) -> Response {
     let value: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap_or_default();
     json_response(status, &value)
 }
 
-fn service_error(e: &ServiceError) -> Response<Body> {
+fn service_error(e: &ServiceError) -> Response {
     let status = match e {
         ServiceError::UnsupportedImage(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ServiceError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -91,7 +90,7 @@ where
     Ok(Bytes::from(out))
 }
 
-fn decode_id(raw: &str) -> Result<String, Box<Response<Body>>> {
+fn decode_id(raw: &str) -> Result<String, Box<Response>> {
     proto::http::percent_decode(raw)
         .map(|c| c.into_owned())
         .ok_or_else(|| Box::new(error(StatusCode::BAD_REQUEST, "malformed percent-encoding in the id")))
@@ -119,7 +118,7 @@ pub fn routes<S: Store>(
     service: Arc<ImageService<S>>,
     info: Info,
     implementation: String,
-) -> impl Filter<Extract = (Response<Body>,), Error = Infallible> + Clone {
+) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
     let max = service.options().max_image_bytes;
     // CTRL-1's features registry: what this implementation offers.
     let mut features = vec!["dir-prefix", "percent-encoded-ids", "key-rotation", "clock"];
@@ -192,10 +191,11 @@ pub fn routes<S: Store>(
                 Err(r) => return *r,
             };
             match s.delete(&id).await {
-                Ok(true) => Response::builder()
-                    .status(StatusCode::NO_CONTENT)
-                    .body(Body::empty())
-                    .unwrap_or_else(|_| Response::new(Body::empty())),
+                Ok(true) => {
+                    let mut r = Response::new(Bytes::new().into());
+                    *r.status_mut() = StatusCode::NO_CONTENT;
+                    r
+                }
                 Ok(false) => error(StatusCode::NOT_FOUND, format!("no image with id {id:?}")),
                 Err(e) => service_error(&e),
             }
@@ -255,4 +255,71 @@ pub fn routes<S: Store>(
             Ok::<_, Infallible>(r)
         })
         .unify()
+}
+
+/// The control routes (or any warp filter) as an application of the connection layer (see
+/// [`crate::net`]): `S` is the filter as a service ([`app`]).
+#[derive(Clone)]
+pub struct ControlApp<S>(S);
+
+impl<S> std::fmt::Debug for ControlApp<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ControlApp")
+    }
+}
+
+/// A warp filter served by the connection layer ([`crate::net::serve`]): limits, timeouts and
+/// the framing checks of the endpoint for your own routes. Refusals are CTRL-6 JSON errors.
+pub fn app<F>(
+    filter: F,
+) -> ControlApp<
+    impl tower_service::Service<
+            warp::http::Request<hyper::body::Incoming>,
+            Response = Response,
+            Error = Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+>
+where
+    F: Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static,
+    F::Future: Send + 'static,
+{
+    ControlApp(warp::service(filter))
+}
+
+impl<S> crate::net::App for ControlApp<S>
+where
+    S: tower_service::Service<warp::http::Request<hyper::body::Incoming>, Response = Response, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Body = http_body_util::combinators::BoxBody<Bytes, crate::net::BoxError>;
+
+    fn call(
+        self,
+        req: warp::http::Request<hyper::body::Incoming>,
+        _conn: crate::net::ConnInfo,
+    ) -> impl std::future::Future<Output = warp::http::Response<Self::Body>> + Send + 'static {
+        use http_body_util::BodyExt as _;
+        let mut service = self.0;
+        let future = tower_service::Service::call(&mut service, req);
+        async move {
+            let r = match future.await {
+                Ok(r) => r,
+                Err(never) => match never {},
+            };
+            r.map(|b| b.map_err(crate::net::BoxError::from).boxed())
+        }
+    }
+
+    fn refuse(&self, status: StatusCode, reason: &'static str) -> warp::http::Response<Self::Body> {
+        use http_body_util::BodyExt as _;
+        error(status, reason).map(|b| b.map_err(crate::net::BoxError::from).boxed())
+    }
 }

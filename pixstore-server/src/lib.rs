@@ -7,6 +7,9 @@
 //!   serve images behind your own routes and authentication.
 //! - [`control`]: the control interface for the conformance suite (spec Appendix A).
 //! - [`keys`]: proof keys persisted in the data folder, shared by restarts and instances.
+//! - [`net`]: the connection layer every listener shares (accept loop, limits, HTTP/1.1 and
+//!   HTTP/2, the RFC 9112 framing checks, access log), [`tls`] (rustls, reloaded certificates),
+//!   [`metrics`] and [`ops`] (`/metrics`, `/livez`, `/readyz`).
 //! - [`start`]: everything together, as `pixstore-server serve` runs it.
 
 // The workspace's core/alloc lints serve the no_std protocol crate; this crate is std-only.
@@ -15,31 +18,37 @@
 pub mod config;
 pub mod control;
 pub mod endpoint;
+#[cfg_attr(not(feature = "test-faults"), doc(hidden))]
 pub mod faults;
 pub mod formats;
 pub mod keys;
+pub mod metrics;
+pub mod net;
+pub mod ops;
 pub mod service;
 pub mod store;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use proto;
 use tokio::sync::watch;
 
-use crate::config::Config;
+use crate::config::{Config, SideListener};
+use crate::metrics::Metrics;
+use crate::net::ListenerOptions;
 use crate::service::{ImageService, ServiceError, ServiceOptions};
 use crate::store::FsStore;
-
-/// How long a shutdown waits for requests in flight.
-pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+use crate::tls::{TlsConfig, TlsError};
 
 /// Why the server did not start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StartError {
     /// A listener could not be bound (the port is taken, or the address is not local).
-    #[error("cannot listen on {addr} ({what}): {source}. Is another server running there? Pick another port with --port / --control-listen")]
+    #[error("cannot listen on {addr} ({what}): {source}. Is another server running there? Pick another address with --port / --control-listen / --ops-listen (or --ops false)")]
     Bind {
         /// The address.
         addr: SocketAddr,
@@ -51,6 +60,9 @@ pub enum StartError {
     /// The store or the keys could not be opened.
     #[error(transparent)]
     Service(#[from] ServiceError),
+    /// The TLS certificate or key could not be used.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// A running server.
@@ -60,28 +72,37 @@ pub struct Running {
     pub endpoint: Option<SocketAddr>,
     /// The control interface's bound address (when enabled).
     pub control: Option<SocketAddr>,
+    /// The ops listener's bound address (when enabled).
+    pub ops: Option<SocketAddr>,
     /// The service, for in-process use.
     pub service: Arc<ImageService<FsStore>>,
+    /// The metrics.
+    pub metrics: Arc<Metrics>,
+    /// The certificate in use, to reload it by hand (when TLS is on).
+    pub tls: Option<TlsConfig>,
     shutdown: watch::Sender<bool>,
+    grace: Duration,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
-    /// Stops accepting connections, lets requests in flight finish for up to
-    /// [`SHUTDOWN_GRACE`], then closes what is left (an idle keep-alive connection would
-    /// otherwise hold the shutdown until the client closes it).
+    /// Stops accepting connections, lets requests in flight finish for up to the configured
+    /// grace period (`shutdownGraceMs`), then closes what is left (an idle keep-alive
+    /// connection would otherwise hold the shutdown until the client closes it).
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         for mut t in self.tasks {
-            if tokio::time::timeout(SHUTDOWN_GRACE, &mut t).await.is_err() {
-                tracing::warn!("connections still open after {} s: closing them", SHUTDOWN_GRACE.as_secs());
+            // Each listener closes its connections once the grace period is over; this bound
+            // only guards against a listener that does not.
+            if tokio::time::timeout(self.grace + Duration::from_secs(2), &mut t).await.is_err() {
                 t.abort();
             }
         }
     }
 }
 
-/// The image service of a configuration (opens the store, loads or creates the keys).
+/// The image service of a configuration (opens the store, loads the keys; creates a first key
+/// only in a new data folder, see [`keys::open`]).
 pub fn open_service(config: &Config) -> Result<ImageService<FsStore>, ServiceError> {
     let store = FsStore::open(&config.data_dir, config.cache_bytes)?;
     ImageService::new(
@@ -92,60 +113,72 @@ pub fn open_service(config: &Config) -> Result<ImageService<FsStore>, ServiceErr
             skew_ms: config.skew_ms,
             image_formats: config.image_formats.clone(),
             max_image_bytes: config.max_image_bytes,
+            key_policy: keys::KeyPolicy {
+                data_dir: Some(config.data_dir.clone()),
+                allow_insecure: config.allow_insecure_key_file,
+            },
             faults: config.faults,
         },
     )
 }
 
-async fn bind(addr: SocketAddr, what: &'static str) -> Result<tokio::net::TcpListener, StartError> {
-    tokio::net::TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, what, source })
+async fn bind(addr: SocketAddr, what: &'static str) -> Result<(tokio::net::TcpListener, SocketAddr), StartError> {
+    let err = |source| StartError::Bind { addr, what, source };
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(err)?;
+    let local = listener.local_addr().map_err(err)?;
+    Ok((listener, local))
 }
 
-/// Starts the default endpoint and (when configured) the control interface.
+/// CTRL-1: an unspecified address is advertised as the loopback of its family.
+fn url_host(addr: SocketAddr) -> String {
+    let host = match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => "127.0.0.1".to_owned(),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => "::1".to_owned(),
+        ip => ip.to_string(),
+    };
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host
+    }
+}
+
+/// Starts the default endpoint and (when configured) the control interface and the ops
+/// listener.
 pub async fn start(config: Config) -> Result<Running, StartError> {
     let service = Arc::new(open_service(&config)?);
+    let metrics = Arc::new(Metrics::new(service.counters(), Some(service.store().cache_counters())));
+    let tls = config.tls.as_ref().map(TlsConfig::new).transpose()?;
     let (tx, rx) = watch::channel(false);
     let mut tasks = Vec::new();
-    let signal = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
+    let options = |name: &'static str, tls_on: bool| ListenerOptions {
+        name,
+        limits: config.limits,
+        tls: if tls_on { tls.clone() } else { None },
+        metrics: Some(metrics.clone()),
+        access_log: config.access_log,
+        grace: config.shutdown_grace,
     };
+    if let Some(t) = &tls {
+        tasks.push(tokio::spawn(t.clone().follow(rx.clone())));
+    }
 
     let mut endpoint = None;
     if config.default_endpoint_enabled {
-        let listener = bind(config.listen, "default endpoint").await?;
-        let addr = listener.local_addr().map_err(|source| StartError::Bind {
-            addr: config.listen,
-            what: "default endpoint",
-            source,
-        })?;
-        let routes = endpoint::default_endpoint(service.clone(), config.route.clone(), config.allow_origin.clone());
-        let server = warp::serve(routes).serve_incoming_with_graceful_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            signal(rx.clone()),
-        );
-        tasks.push(tokio::spawn(server));
-        tracing::info!(%addr, route = %config.route, "default endpoint listening");
+        let (listener, addr) = bind(config.listen, "default endpoint").await?;
+        let app = endpoint::EndpointApp::new(service.clone(), config.route.clone(), &config.allow_origin);
+        tasks.push(tokio::spawn(net::serve(listener, app, options("endpoint", tls.is_some()), rx.clone())));
+        tracing::info!(%addr, route = %config.route, tls = tls.is_some(), "default endpoint listening");
         endpoint = Some(addr);
     }
 
     let mut control = None;
-    if let Some(control_addr) = config.control {
-        let listener = bind(control_addr, "control interface").await?;
-        let addr = listener.local_addr().map_err(|source| StartError::Bind {
-            addr: control_addr,
-            what: "control interface",
-            source,
-        })?;
+    if let Some(SideListener { addr: control_addr, tls: control_tls }) = config.control {
+        let (listener, addr) = bind(control_addr, "control interface").await?;
         let endpoint_url = match endpoint {
             Some(e) => {
-                // CTRL-1: an unspecified address is advertised as the loopback of its family.
-                let host = match e.ip() {
-                    std::net::IpAddr::V4(ip) if ip.is_unspecified() => "127.0.0.1".to_owned(),
-                    std::net::IpAddr::V6(ip) if ip.is_unspecified() => "::1".to_owned(),
-                    ip => ip.to_string(),
-                };
-                let host = if host.contains(':') { format!("[{host}]") } else { host };
-                format!("http://{host}:{}{}", e.port(), config.route)
+                let scheme = if tls.is_some() { "https" } else { "http" };
+                format!("{scheme}://{}:{}{}", url_host(e), e.port(), config.route)
             }
             None => String::new(),
         };
@@ -157,14 +190,24 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         };
         let routes =
             control::routes(service.clone(), info, format!("pixstore pixstore-server {}", env!("CARGO_PKG_VERSION")));
-        let server = warp::serve(routes).serve_incoming_with_graceful_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            signal(rx.clone()),
-        );
-        tasks.push(tokio::spawn(server));
-        tracing::info!(%addr, "control interface listening");
+        tasks.push(tokio::spawn(net::serve(
+            listener,
+            control::app(routes),
+            options("control", control_tls),
+            rx.clone(),
+        )));
+        tracing::info!(%addr, tls = control_tls, "control interface listening");
         control = Some(addr);
     }
 
-    Ok(Running { endpoint, control, service, shutdown: tx, tasks })
+    let mut ops = None;
+    if let Some(SideListener { addr: ops_addr, tls: ops_tls }) = config.ops {
+        let (listener, addr) = bind(ops_addr, "ops listener").await?;
+        let app = ops::OpsApp::new(service.clone(), metrics.clone());
+        tasks.push(tokio::spawn(net::serve(listener, app, options("ops", ops_tls), rx.clone())));
+        tracing::info!(%addr, tls = ops_tls, "ops listener (/metrics, /livez, /readyz)");
+        ops = Some(addr);
+    }
+
+    Ok(Running { endpoint, control, ops, service, metrics, tls, shutdown: tx, grace: config.shutdown_grace, tasks })
 }

@@ -13,37 +13,19 @@ use pixstore_server::config::{Config, FileConfig};
 #[derive(Debug, Parser)]
 #[command(name = "pixstore-server", version, about)]
 struct Cli {
-    #[command(flatten)]
-    options: Options,
-    #[command(subcommand)]
-    command: Command,
-}
-
-/// Options shared by every command (flags win over PIXSTORE_* variables, which win over --config).
-#[derive(Debug, Args)]
-struct Options {
     /// TOML configuration file (keys as in the seed docs: defaultEndpointListenPort, ...).
     #[arg(long, global = true, env = "PIXSTORE_CONFIG")]
     config: Option<PathBuf>,
-    /// Folder for images and proof keys [default: ./pixstore-data].
-    #[arg(long, global = true, env = "PIXSTORE_DATA_DIR")]
-    data_dir: Option<PathBuf>,
-    /// Proof keyring file [default: DATA_DIR/proof-keys.json].
-    #[arg(long, global = true, env = "PIXSTORE_PROOF_KEYS_FILE")]
-    proof_keys: Option<PathBuf>,
-    /// statelessKeyWindowLength in ms; -1 disables proof validation [default: 20000].
-    #[arg(long, global = true, env = "PIXSTORE_WINDOW_MS", allow_hyphen_values = true)]
-    window_ms: Option<i64>,
-    /// Accepted formats, comma-separated [default: png,webp,jpg,jpeg].
-    #[arg(long, global = true, env = "PIXSTORE_IMAGE_FORMATS", value_delimiter = ',')]
-    image_formats: Option<Vec<String>>,
-    /// Largest accepted image in bytes [default: 33554432].
-    #[arg(long, global = true, env = "PIXSTORE_MAX_IMAGE_BYTES")]
-    max_image_bytes: Option<u64>,
     /// Log lines on stderr: `text` for people, `json` (one object per line) for log shippers and
     /// scripts. Levels and targets come from PIXSTORE_LOG (e.g. `debug` logs every request).
     #[arg(long, global = true, env = "PIXSTORE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Every server option (flag, PIXSTORE_* variable and TOML key are defined once, in
+    /// `pixstore_server::config::FileConfig`).
+    #[command(flatten)]
+    options: FileConfig,
+    #[command(subcommand)]
+    command: Command,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -52,9 +34,28 @@ enum LogFormat {
     Json,
 }
 
+/// An image id, as a positional argument or as `--id ID`. Ids may begin with `-` (one in 64
+/// generated ids does): both forms take it as printed by `put`, no `--` needed.
+#[derive(Debug, Args)]
+struct IdArg {
+    /// The image id.
+    #[arg(value_name = "ID", allow_hyphen_values = true, required_unless_present = "id_option")]
+    id: Option<String>,
+    /// The image id (the same, as an option).
+    #[arg(long = "id", value_name = "ID", allow_hyphen_values = true, conflicts_with = "id")]
+    id_option: Option<String>,
+}
+
+impl IdArg {
+    fn get(self) -> String {
+        self.id.or(self.id_option).unwrap_or_default()
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the default endpoint (and the control interface with --control).
+    /// Serve the default endpoint (and the control interface with --control, the ops listener
+    /// unless --ops false).
     Serve(ServeArgs),
     /// Store an image file; prints its ImageRecord JSON.
     Put {
@@ -66,20 +67,24 @@ enum Command {
     },
     /// Replace an image; prints the new ImageRecord JSON.
     Update {
-        /// The image id.
-        id: String,
+        #[command(flatten)]
+        id: IdArg,
         /// The new image file.
-        file: PathBuf,
+        #[arg(long = "file", value_name = "FILE")]
+        file_option: Option<PathBuf>,
+        /// The new image file (positional, after ID).
+        #[arg(value_name = "FILE", required_unless_present = "file_option")]
+        file: Option<PathBuf>,
     },
     /// Delete an image.
     Delete {
-        /// The image id.
-        id: String,
+        #[command(flatten)]
+        id: IdArg,
     },
     /// Print an image's current ImageRecord JSON with a fresh proof.
     Record {
-        /// The image id.
-        id: String,
+        #[command(flatten)]
+        id: IdArg,
     },
     /// Manage proof keys.
     Keys {
@@ -90,95 +95,53 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum KeysCommand {
+    /// Create the first key of a data folder that has no key file (after a lost key file: with
+    /// a key id above every one issued before; outstanding proofs do not verify).
+    Init,
     /// Add a new signing key; older keys keep verifying (the newest 3 are kept).
     Rotate,
 }
 
 #[derive(Debug, Args)]
 struct ServeArgs {
-    /// defaultEndpointListenHost [default: 0.0.0.0].
-    #[arg(long, env = "PIXSTORE_LISTEN_HOST")]
-    listen_host: Option<String>,
-    /// defaultEndpointListenPort [default: 7482; 0 picks a free port].
-    #[arg(long, env = "PIXSTORE_PORT")]
-    port: Option<i64>,
-    /// defaultEndpointRoute [default: /pixstore-image].
-    #[arg(long, env = "PIXSTORE_ROUTE")]
-    route: Option<String>,
-    /// accessControlAllowOrigin [default: *].
-    #[arg(long, env = "PIXSTORE_ALLOW_ORIGIN")]
-    allow_origin: Option<String>,
-    /// Turn the default endpoint off (defaultEndpointEnabled = false).
-    #[arg(long)]
-    no_default_endpoint: bool,
-    /// Allowed proof clock skew in ms (0..=60000) [default: 5000].
-    #[arg(long, env = "PIXSTORE_SKEW_MS")]
-    skew_ms: Option<u64>,
-    /// Memory for stored images kept ready to serve, in bytes [default: 268435456].
-    #[arg(long, env = "PIXSTORE_CACHE_BYTES")]
-    cache_bytes: Option<u64>,
-    /// Serve the control interface (spec Appendix A).
-    #[arg(long, env = "PIXSTORE_CONTROL")]
-    control: bool,
-    /// Control interface address [default: 127.0.0.1:7483].
-    #[arg(long, env = "PIXSTORE_CONTROL_LISTEN")]
-    control_listen: Option<String>,
-    /// Allow a control address that is not loopback.
-    #[arg(long)]
-    control_public: bool,
     /// Print the bound addresses as one JSON line on stdout once listening (for scripts and tests).
     #[arg(long)]
     print_addresses: bool,
 }
 
-fn file_config(options: &Options, serve: Option<&ServeArgs>) -> Result<Config, String> {
-    let base = match &options.config {
+fn config(cli: &Cli) -> Result<Config, String> {
+    let base = match &cli.config {
         Some(path) => FileConfig::read(path).map_err(|e| e.to_string())?,
         None => FileConfig::default(),
     };
-    let mut flags = FileConfig {
-        data_dir: options.data_dir.clone(),
-        proof_keys_file: options.proof_keys.clone(),
-        proof_keys: std::env::var("PIXSTORE_PROOF_KEYS").ok().filter(|k| !k.is_empty()),
-        stateless_key_window_length: options.window_ms,
-        image_formats: options.image_formats.clone(),
-        max_image_bytes: options.max_image_bytes,
-        ..FileConfig::default()
-    };
-    if let Some(s) = serve {
-        flags.default_endpoint_listen_host = s.listen_host.clone();
-        flags.default_endpoint_listen_port = s.port;
-        flags.default_endpoint_route = s.route.clone();
-        flags.access_control_allow_origin = s.allow_origin.clone();
-        flags.default_endpoint_enabled = s.no_default_endpoint.then_some(false);
-        flags.proof_skew_ms = s.skew_ms;
-        flags.cache_bytes = s.cache_bytes;
-        flags.control = s.control.then_some(true);
-        flags.control_listen = s.control_listen.clone();
-        flags.control_public = s.control_public.then_some(true);
-    }
-    Config::resolve(base.overlay(flags)).map_err(|e| e.to_string())
+    let options = cli.options.clone();
+    Config::resolve(base.overlay(options)).map_err(|e| e.to_string())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// SIGTERM or Ctrl-C. The handlers are installed when this is called (before the server
+/// starts), so a signal that comes right after the addresses are printed is not lost.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    #[cfg(unix)]
+    let int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
+    async move {
+        #[cfg(unix)]
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
             }
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
@@ -187,9 +150,12 @@ fn print_record(r: &proto::record::ImageRecord) {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
+    let config = config(&cli)?;
+    let service = || pixstore_server::open_service(&config).map_err(|e| e.to_string());
     match cli.command {
         Command::Serve(args) => {
-            let config = with_test_faults(file_config(&cli.options, Some(&args))?)?;
+            let config = with_test_faults(config.clone())?;
+            let signal = shutdown_signal();
             let running = pixstore_server::start(config).await.map_err(|e| e.to_string())?;
             if args.print_addresses {
                 println!(
@@ -197,39 +163,36 @@ async fn run(cli: Cli) -> Result<(), String> {
                     serde_json::json!({
                         "endpoint": running.endpoint.map(|a| a.to_string()),
                         "control": running.control.map(|a| a.to_string()),
+                        "ops": running.ops.map(|a| a.to_string()),
+                        "tls": running.tls.is_some(),
                     })
                 );
             }
-            shutdown_signal().await;
+            signal.await;
             tracing::info!("shutting down: finishing requests in flight");
             running.shutdown().await;
             Ok(())
         }
         Command::Put { file, dir } => {
-            let service =
-                pixstore_server::open_service(&file_config(&cli.options, None)?).map_err(|e| e.to_string())?;
-            print_record(&service.save_file(&file, dir.as_deref()).await.map_err(|e| e.to_string())?);
+            print_record(&service()?.save_file(&file, dir.as_deref()).await.map_err(|e| e.to_string())?);
             Ok(())
         }
-        Command::Update { id, file } => {
-            let service =
-                pixstore_server::open_service(&file_config(&cli.options, None)?).map_err(|e| e.to_string())?;
-            print_record(&service.update_file(&id, &file).await.map_err(|e| e.to_string())?);
+        Command::Update { id, file, file_option } => {
+            let file = file.or(file_option).unwrap_or_default();
+            print_record(&service()?.update_file(&id.get(), &file).await.map_err(|e| e.to_string())?);
             Ok(())
         }
         Command::Delete { id } => {
-            let service =
-                pixstore_server::open_service(&file_config(&cli.options, None)?).map_err(|e| e.to_string())?;
-            if service.delete(&id).await.map_err(|e| e.to_string())? {
+            let id = id.get();
+            if service()?.delete(&id).await.map_err(|e| e.to_string())? {
                 Ok(())
             } else {
                 Err(format!("no image with id {id:?}"))
             }
         }
         Command::Record { id } => {
-            let service =
-                pixstore_server::open_service(&file_config(&cli.options, None)?).map_err(|e| e.to_string())?;
-            match service.record(&id).await.map_err(|e| e.to_string())? {
+            let id = id.get();
+            match service()?.record(&id).await.map_err(|e| e.to_string())? {
                 Some(r) => {
                     print_record(&r);
                     Ok(())
@@ -237,9 +200,19 @@ async fn run(cli: Cli) -> Result<(), String> {
                 None => Err(format!("no image with id {id:?}")),
             }
         }
+        Command::Keys { command: KeysCommand::Init } => {
+            let kid =
+                pixstore_server::keys::init(&config.proof_keys_file, &config.data_dir).map_err(|e| e.to_string())?;
+            eprintln!("new signing key {kid} in {}", config.proof_keys_file.display());
+            Ok(())
+        }
         Command::Keys { command: KeysCommand::Rotate } => {
-            let config = file_config(&cli.options, None)?;
-            let kid = pixstore_server::keys::rotate(&config.proof_keys_file).map_err(|e| e.to_string())?;
+            let kid = pixstore_server::keys::rotate(
+                &config.proof_keys_file,
+                Some(&config.data_dir),
+                config.allow_insecure_key_file,
+            )
+            .map_err(|e| e.to_string())?;
             eprintln!("new signing key {kid} in {}; older keys keep verifying", config.proof_keys_file.display());
             Ok(())
         }
@@ -281,7 +254,7 @@ fn with_test_faults(config: Config) -> Result<Config, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.options.log_format);
+    init_logging(cli.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use proto::envelope::{self, DefaultAead};
+// ring's AES-GCM, named rather than taken from `DefaultAead` (RustCrypto, the no_std default):
+// it seals several times faster on x86-64 (docs/benchmarks.md), and rustls compiles ring anyway.
+use proto::envelope::{self, Ring};
 use proto::format::Format;
 use proto::proof::{self, Keyring, ProofError, Verifier, Window};
 use proto::record::ImageRecord;
@@ -165,6 +167,7 @@ pub fn system_clock() -> Clock {
 struct KeyState {
     ring: RwLock<Arc<Keyring>>,
     source: keys::KeySource,
+    allow_insecure: bool,
     watch: Mutex<KeyWatch>,
 }
 
@@ -199,8 +202,22 @@ pub struct ServiceOptions {
     pub image_formats: Vec<Format>,
     /// Largest accepted image.
     pub max_image_bytes: u64,
+    /// How the key file is opened (whether a first key may be created, and permissions).
+    pub key_policy: keys::KeyPolicy,
     /// Deliberate faults (all off unless the `test-faults` feature set them).
     pub faults: crate::faults::Faults,
+}
+
+/// What the service counts, for `/metrics` (shared counters; [`crate::metrics`] registers them).
+#[derive(Debug, Clone, Default)]
+pub struct ServiceCounters {
+    /// Store operations that failed for a reason other than the caller's (I/O, corrupt data).
+    pub store_errors: prometheus_client::metrics::counter::Counter,
+    /// Image requests whose proof failed, by [`ProofError::kind`].
+    pub proof_failures: prometheus_client::metrics::family::Family<
+        Vec<(&'static str, &'static str)>,
+        prometheus_client::metrics::counter::Counter,
+    >,
 }
 
 /// The image service over a store `S`.
@@ -213,6 +230,7 @@ pub struct ImageService<S> {
     writers: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
     /// The version each id had before its last update (only kept for the `mix_versions` fault).
     previous: Mutex<HashMap<String, Arc<StoredImage>>>,
+    counters: ServiceCounters,
 }
 
 impl<S> std::fmt::Debug for ImageService<S> {
@@ -234,10 +252,10 @@ fn random<const N: usize>() -> Result<[u8; N], ServiceError> {
 }
 
 impl<S: Store> ImageService<S> {
-    /// A service over `store`, with proof keys from `keys` (a key file is created with a fresh
-    /// key if it does not exist).
+    /// A service over `store`, with proof keys from `keys` (a missing key file is created with
+    /// a fresh key only as `options.key_policy` allows, see [`keys::open`]).
     pub fn new(store: S, keys: &keys::KeySource, options: ServiceOptions) -> Result<Self, ServiceError> {
-        let ring = keys.load()?;
+        let ring = keys.load(&options.key_policy)?;
         Ok(ImageService {
             store,
             keys: KeyState {
@@ -251,13 +269,37 @@ impl<S: Store> ImageService<S> {
                     },
                 }),
                 source: keys.clone(),
+                allow_insecure: options.key_policy.allow_insecure,
             },
             options,
             clock: system_clock(),
             clock_setting: RwLock::new(ClockSetting::Real),
             writers: Mutex::new(HashMap::new()),
             previous: Mutex::new(HashMap::new()),
+            counters: ServiceCounters::default(),
         })
+    }
+
+    /// The service's counters (store errors, proof failures by kind).
+    pub fn counters(&self) -> &ServiceCounters {
+        &self.counters
+    }
+
+    /// Whether the service can answer (`/readyz`): a signing key is loaded and the store is
+    /// reachable. The reason when it cannot.
+    pub async fn ready(&self) -> Result<(), String> {
+        if self.keyring().signing_kid().is_none() {
+            return Err("no signing key loaded".into());
+        }
+        self.store.check().await.map_err(|e| format!("store not reachable: {e}"))
+    }
+
+    /// Counts a store error that is not the caller's (I/O, corrupt data, a failed task).
+    fn count<T>(&self, r: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Err(StoreError::Io { .. } | StoreError::Corrupt(_) | StoreError::Task(_)) = &r {
+            self.counters.store_errors.inc();
+        }
+        r
     }
 
     /// Replaces the clock (tests).
@@ -324,7 +366,7 @@ impl<S: Store> ImageService<S> {
         if !force && stamp == watch.stamp {
             return false;
         }
-        match keys::load(path) {
+        match keys::load(path, self.keys.allow_insecure) {
             Ok(ring) => {
                 if let Ok(mut g) = self.keys.ring.write() {
                     *g = Arc::new(ring);
@@ -376,8 +418,7 @@ impl<S: Store> ImageService<S> {
             None => (random::<32>()?, random::<12>()?),
         };
         // ENV-3: a fresh key and IV for every write.
-        let sealed = envelope::seal(&DefaultAead::default(), &key, &iv, format, image)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let sealed = envelope::seal(&Ring, &key, &iv, format, image).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         Ok(StoredImage::new(token, envelope::Meta { key, iv, tag: sealed.tag }, &sealed.ciphertext)?)
     }
 
@@ -405,7 +446,7 @@ impl<S: Store> ImageService<S> {
         loop {
             let id = proto::id::from_random(dir.as_deref(), &random::<16>()?)
                 .map_err(|reason| ServiceError::InvalidDir { dir: dir.clone().unwrap_or_default(), reason })?;
-            match self.store.create(&id, image.clone()).await {
+            match self.count(self.store.create(&id, image.clone()).await) {
                 Ok(()) => return self.record_of(&id, &image),
                 // ID-2: 128 random bits make this practically impossible, but never overwrite.
                 Err(StoreError::AlreadyExists) => continue,
@@ -442,7 +483,7 @@ impl<S: Store> ImageService<S> {
         let lock = self.writer_lock(id);
         let _guard = lock.lock().await;
         for _ in 0..UPDATE_ATTEMPTS {
-            let current = self.store.load(id).await?.ok_or_else(|| ServiceError::NotFound(id.into()))?;
+            let current = self.count(self.store.load(id).await)?.ok_or_else(|| ServiceError::NotFound(id.into()))?;
             let token = if self.options.faults.reuse_token_on_update {
                 current.token()
             } else {
@@ -450,7 +491,7 @@ impl<S: Store> ImageService<S> {
             };
             let reuse = self.options.faults.reuse_key_on_update.then(|| *current.meta());
             let image = self.seal_with(token, format, bytes, reuse.as_ref())?;
-            match self.store.replace(id, current.token(), image.clone()).await {
+            match self.count(self.store.replace(id, current.token(), image.clone()).await) {
                 Ok(()) => {
                     if self.options.faults.mix_versions {
                         if let Ok(mut prev) = self.previous.lock() {
@@ -480,19 +521,19 @@ impl<S: Store> ImageService<S> {
         Self::valid_id(id)?;
         let lock = self.writer_lock(id);
         let _guard = lock.lock().await;
-        Ok(self.store.delete(id).await?)
+        Ok(self.count(self.store.delete(id).await)?)
     }
 
     /// Whether an image exists (3.2.1 `imageExists`).
     pub async fn exists(&self, id: &str) -> Result<bool, ServiceError> {
         Self::valid_id(id)?;
-        Ok(self.store.load(id).await?.is_some())
+        Ok(self.count(self.store.load(id).await)?.is_some())
     }
 
     /// The current record of an image with a fresh proof (3.2.1 `getImageRecord`).
     pub async fn record(&self, id: &str) -> Result<Option<ImageRecord>, ServiceError> {
         Self::valid_id(id)?;
-        match self.store.load(id).await? {
+        match self.count(self.store.load(id).await)? {
             Some(image) => self.record_of(id, &image).map(Some),
             None => Ok(None),
         }
@@ -503,6 +544,14 @@ impl<S: Store> ImageService<S> {
     /// `id` as the transport delivered it, `proof` the `x-pixstore-proof` value, `client_token`
     /// the parsed client token (`None` for absent, 0 or unparseable: TOKEN-6).
     pub async fn serve(&self, id: RequestId<'_>, proof: Option<&str>, client_token: Option<Token>) -> Served {
+        let served = self.answer(id, proof, client_token).await;
+        if let Detail::Proof(e) = &served.detail {
+            self.counters.proof_failures.get_or_create(&vec![("kind", e.kind())]).inc();
+        }
+        served
+    }
+
+    async fn answer(&self, id: RequestId<'_>, proof: Option<&str>, client_token: Option<Token>) -> Served {
         let request = Request { id, proof, client_token };
         let now = self.now();
         let mut checked = {
@@ -558,7 +607,7 @@ impl<S: Store> ImageService<S> {
                 return Served { payload: self.fault_pad(WirePayload::error(state)), detail };
             }
         };
-        let loaded = self.store.load(id).await;
+        let loaded = self.count(self.store.load(id).await);
         let image = match &loaded {
             Ok(Some(image)) => Some(image.clone()),
             _ => None,

@@ -138,6 +138,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Deletes `id`; whether it existed.
     fn delete(&self, id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Whether the store is reachable (`/readyz`); the default says yes.
+    fn check(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
+        std::future::ready(Ok(()))
+    }
 }
 
 /// fsyncs a folder so that a rename or unlink in it is durable.
@@ -186,11 +190,13 @@ fn fingerprint(meta: &std::fs::Metadata) -> Fingerprint {
 }
 
 /// The embedded default store: one file per image under `<data>/images/`, written by temporary
-/// file, fsync, rename and folder fsync; writers of one id exclude each other with a lock file
-/// (also across processes, such as the CLI beside a running server).
+/// file, fsync, rename and folder fsync. Writers exclude each other with one of
+/// [`LOCK_STRIPES`] lock files chosen by a hash of the id (`images/.locks/NN.lock`, also across
+/// processes, such as the CLI beside a running server): nothing per id outlives a delete, and a
+/// `dir:` folder is removed with its last image.
 ///
 /// Layout (injective under the id grammar, ID-4): `images/n/<name>.pxs` for ids without a dir,
-/// `images/d/<dir>/<name>.pxs` for `dir:name`; the lock file is `<name>.lock` beside it.
+/// `images/d/<dir>/<name>.pxs` for `dir:name`.
 ///
 /// Recently served versions stay in memory (up to `cache_bytes`); a request still opens the file
 /// and compares its identity (device, inode, size, mtime), so a version written by another
@@ -199,7 +205,36 @@ fn fingerprint(meta: &std::fs::Metadata) -> Fingerprint {
 pub struct FsStore {
     root: PathBuf,
     cache: moka::sync::Cache<String, (Fingerprint, Arc<StoredImage>)>,
+    counters: CacheCounters,
 }
+
+/// Hits and misses of [`FsStore`]'s memory cache (shared counters, for `/metrics`).
+#[derive(Debug, Clone, Default)]
+pub struct CacheCounters {
+    /// Loads answered from memory.
+    pub hits: prometheus_client::metrics::counter::Counter,
+    /// Loads that read the file.
+    pub misses: prometheus_client::metrics::counter::Counter,
+}
+
+/// How many lock files serialise writers (a fixed set: ids share them by hash).
+pub const LOCK_STRIPES: u64 = 64;
+/// The folder of the lock stripes, under `images/`.
+pub const LOCKS_DIR: &str = ".locks";
+
+/// FNV-1a: the same stripe for an id in every process (std's hasher is seeded per process).
+fn stripe_of(id: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in id.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h % LOCK_STRIPES
+}
+
+/// Attempts of a write whose `dir:` folder a concurrent delete removed between its creation and
+/// the temporary file.
+const DIR_RACE_ATTEMPTS: usize = 8;
 
 impl std::fmt::Debug for FsStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -225,11 +260,18 @@ impl FsStore {
         std::fs::create_dir_all(root.join("n")).map_err(io_err(&root))?;
         std::fs::create_dir_all(root.join("d")).map_err(io_err(&root))?;
         remove_temporaries(&root)?;
+        std::fs::create_dir_all(root.join(LOCKS_DIR)).map_err(io_err(&root))?;
+        remove_legacy_locks(&root);
         let cache = moka::sync::Cache::builder()
             .weigher(|_: &String, v: &(Fingerprint, Arc<StoredImage>)| u32::try_from(v.1.len()).unwrap_or(u32::MAX))
             .max_capacity(cache_bytes)
             .build();
-        Ok(FsStore { root, cache })
+        Ok(FsStore { root, cache, counters: CacheCounters::default() })
+    }
+
+    /// The cache's hit and miss counters.
+    pub fn cache_counters(&self) -> &CacheCounters {
+        &self.counters
     }
 
     /// The file of `id` (validated against the id grammar first, ID-4).
@@ -259,32 +301,47 @@ impl FsStore {
         Ok(image)
     }
 
-    /// Runs `f` while holding the write lock of `id` (a lock file, also across processes).
+    /// Runs `f` while holding the write lock of `id`'s stripe (a lock file, also across
+    /// processes).
     fn locked<T>(&self, id: &str, f: impl FnOnce(&Path) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let path = self.path_of(id)?;
-        let dir = path.parent().ok_or_else(|| StoreError::Corrupt("image path has no folder".into()))?;
-        if !dir.exists() {
-            std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-            if let Some(parent) = dir.parent() {
-                sync_dir(parent).map_err(io_err(parent))?;
-            }
-        }
-        let lock_path = path.with_extension("lock");
+        let lock_path = self.root.join(LOCKS_DIR).join(format!("{:02}.lock", stripe_of(id)));
         let lock = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&lock_path)
             .map_err(io_err(&lock_path))?;
-        fs4::fs_std::FileExt::lock_exclusive(&lock).map_err(io_err(&lock_path))?;
+        lock.lock().map_err(io_err(&lock_path))?;
         let result = f(&path);
         // Unlocked when `lock` is closed, also if `f` failed.
         drop(lock);
         result
     }
 
+    /// Writes a version to `path`, creating its `dir:` folder if needed. A concurrent delete of
+    /// the folder's last other image (another stripe) may remove the folder between its creation
+    /// and our temporary file: then create it again.
     fn write_version(path: &Path, image: &StoredImage) -> Result<(), StoreError> {
         let dir = path.parent().unwrap_or(Path::new("."));
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            if !dir.exists() {
+                std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+                if let Some(parent) = dir.parent() {
+                    sync_dir(parent).map_err(io_err(parent))?;
+                }
+            }
+            match Self::write_version_in(dir, path, image) {
+                Err(StoreError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound && attempt < DIR_RACE_ATTEMPTS => {}
+                other => return other,
+            }
+        }
+    }
+
+    fn write_version_in(dir: &Path, path: &Path, image: &StoredImage) -> Result<(), StoreError> {
         let mut nonce = [0u8; 8];
         getrandom::fill(&mut nonce).map_err(|e| io_err(path)(std::io::Error::other(e)))?;
         let tmp = dir.join(format!(".{}.tmp", u64::from_le_bytes(nonce)));
@@ -314,6 +371,23 @@ impl FsStore {
             return Err(StoreError::Corrupt(format!("{}: not an Updated payload", path.display())));
         }
         Token::new(u64::from_le_bytes(t)).map(Some).map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display())))
+    }
+}
+
+/// Removes the per-id lock files of earlier versions (`<name>.lock` beside the image). A writer
+/// of an earlier version still running would hold one: removing it is harmless to it.
+fn remove_legacy_locks(root: &Path) {
+    let mut stack = vec![root.join("n"), root.join("d")];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "lock") {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
     }
 }
 
@@ -363,9 +437,11 @@ impl Store for FsStore {
         let print = fingerprint(&file.metadata().map_err(io_err(&path))?);
         if let Some((cached, image)) = self.cache.get(id) {
             if cached == print {
+                self.counters.hits.inc();
                 return Ok(Some(image));
             }
         }
+        self.counters.misses.inc();
         let this = self.clone();
         let id = id.to_owned();
         blocking(move || this.read_version(id, path, file, print)).await.map(Some)
@@ -416,6 +492,12 @@ impl Store for FsStore {
                 Ok(()) => {
                     let dir = path.parent().unwrap_or(Path::new("."));
                     sync_dir(dir).map_err(io_err(dir))?;
+                    // A `dir:` folder goes with its last image (it fails while others remain).
+                    if dir.parent().is_some_and(|p| p == this.root.join("d")) && std::fs::remove_dir(dir).is_ok() {
+                        if let Some(parent) = dir.parent() {
+                            sync_dir(parent).map_err(io_err(parent))?;
+                        }
+                    }
                     Ok(true)
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
@@ -423,6 +505,19 @@ impl Store for FsStore {
             })?;
             this.cache.invalidate(&id);
             Ok(existed)
+        })
+        .await
+    }
+
+    async fn check(&self) -> Result<(), StoreError> {
+        let root = self.root.clone();
+        blocking(move || {
+            let meta = std::fs::metadata(&root).map_err(io_err(&root))?;
+            if !meta.is_dir() {
+                return Err(StoreError::Corrupt(format!("{} is not a folder", root.display())));
+            }
+            std::fs::read_dir(root.join("n")).map_err(io_err(&root))?;
+            Ok(())
         })
         .await
     }

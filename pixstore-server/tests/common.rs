@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use pixstore_server::config::{Config, FileConfig};
 use pixstore_server::Running;
-use proto::envelope::{self, DefaultAead};
+use proto::envelope::{self, Ring};
 use proto::record::ImageRecord;
 use proto::wire::{Payload, PayloadRef};
 
@@ -50,6 +50,7 @@ pub fn file_config(data: &Path) -> FileConfig {
         data_dir: Some(data.to_path_buf()),
         control: Some(true),
         control_listen: Some("127.0.0.1:0".into()),
+        ops_listen: Some("127.0.0.1:0".into()),
         max_image_bytes: Some(4 << 20),
         ..FileConfig::default()
     }
@@ -135,7 +136,7 @@ pub fn open(record: &ImageRecord, body: &[u8]) -> Result<(Vec<u8>, u64), String>
         other => return Err(format!("state {}", other.state())),
     };
     let ct = p.ciphertext().unwrap();
-    let o = envelope::open(&DefaultAead::default(), &meta.key, &meta.iv, &meta.tag, ct).map_err(|e| e.to_string())?;
+    let o = envelope::open(&Ring, &meta.key, &meta.iv, &meta.tag, ct).map_err(|e| e.to_string())?;
     Ok((o.image().to_vec(), token))
 }
 

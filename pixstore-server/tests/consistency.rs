@@ -142,7 +142,7 @@ async fn rotated_keys_are_picked_up() {
     let s = TestServer::start().await;
     let image = png(400, 11);
     let old = s.create(&image).await;
-    let kid = pixstore_server::keys::rotate(&s.data().join("proof-keys.json")).unwrap();
+    let kid = pixstore_server::keys::rotate(&s.data().join("proof-keys.json"), Some(&s.data()), false).unwrap();
     assert_eq!(kid, 2);
     // A record minted with the new key by another instance sharing the data folder.
     let other = pixstore_server::open_service(
@@ -172,7 +172,7 @@ async fn running_servers_follow_the_key_file() {
     assert_eq!(kid_of(&first), 1);
     let keys = s.data().join("proof-keys.json");
     for _ in 0..3 {
-        pixstore_server::keys::rotate(&keys).unwrap();
+        pixstore_server::keys::rotate(&keys, Some(&s.data()), false).unwrap();
     }
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let fresh = s.fresh_record(&first.id).await;

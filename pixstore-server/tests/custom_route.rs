@@ -19,12 +19,12 @@ use warp::Filter;
 
 const ORIGIN: &str = "https://app.example";
 
-fn header<'a>(r: &'a warp::http::Response<warp::hyper::body::Bytes>, name: &str) -> &'a str {
+fn header<'a>(r: &'a warp::http::Response<bytes::Bytes>, name: &str) -> &'a str {
     r.headers().get(name).map_or("", |v| v.to_str().unwrap())
 }
 
 /// HTTP-5, HTTP-6: the headers every answer of the endpoint carries, here with a configured origin.
-fn assert_common(r: &warp::http::Response<warp::hyper::body::Bytes>) {
+fn assert_common(r: &warp::http::Response<bytes::Bytes>) {
     assert_eq!(header(r, "cache-control"), "no-store");
     assert_eq!(header(r, "access-control-allow-origin"), ORIGIN);
     assert_eq!(header(r, "vary"), "Origin");

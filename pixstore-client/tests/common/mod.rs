@@ -65,6 +65,7 @@ impl TestServer {
             data_dir: Some(dir.path().to_path_buf()),
             control: Some(true),
             control_listen: Some("127.0.0.1:0".into()),
+            ops_listen: Some("127.0.0.1:0".into()),
             max_image_bytes: Some(4 << 20),
             ..FileConfig::default()
         })
