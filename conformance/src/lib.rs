@@ -9,16 +9,20 @@
 //! ([`vectors`]), and [`vectors::run_decoder`] runs an external decoder process over them.
 //!
 //! The machinery is generic over the context a check runs in: endpoint checks run in [`Ctx`]
-//! (a [`Target`]); other kinds of checks (client checks, say) bring their own context type and
-//! reuse ids, levels, reports, known-failing lists and formats unchanged.
+//! (a [`Target`]); the client checks of [`client`] run in [`client::ClientCtx`] (an adapter
+//! process and a hostile endpoint) and reuse ids, levels, reports, known-failing lists and
+//! formats unchanged. [`fuzz`] is the differential decoder fuzzer.
 // The workspace's core/alloc lints serve the no_std protocol crate; this crate is std-only.
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
 pub mod checks;
 pub mod cli;
+pub mod client;
+pub mod fuzz;
 pub mod hexdump;
 pub mod http;
 pub mod known_failing;
+pub mod process;
 #[cfg(feature = "reference")]
 pub mod reference;
 pub mod report;
@@ -68,6 +72,9 @@ pub enum Profile {
     /// Only the default endpoint: the route shape of §10 (bare route, extra segments, 405 on the
     /// route, preflight). Reported as skipped against a custom endpoint.
     DefaultEndpoint,
+    /// A client, through the client adapter protocol (spec Appendix C) and the suite's hostile
+    /// endpoint ([`client`]).
+    Client,
 }
 
 /// The requirement a failure most likely breaks, for the root-cause summary: many checks that
@@ -212,6 +219,7 @@ impl Context for Ctx {
                 "assumes the default endpoint's route shape (spec §10); the target is a custom endpoint (--endpoint-template)"
                     .into(),
             ),
+            Profile::Client => Some("a client check; this run checks an endpoint (see `pixstore-conformance client`)".into()),
             _ => None,
         }
     }

@@ -1,9 +1,10 @@
 //! The golden vectors of `spec/vectors/` as checks: against pixstore-proto, and against any
-//! decoder through an adapter process (as toml-test does): the payload on standard input, a JSON
-//! description on standard output.
+//! decoder through an adapter process (as toml-test does), the decoder adapter protocol of spec
+//! Appendix D: per input, the payload on standard input and one JSON description on standard
+//! output; or, in line mode, one long-lived process that reads a payload in hex per line and
+//! answers each with one line.
 //!
-//! Adapter protocol: the adapter reads the whole payload from stdin and prints one JSON object:
-//! `{"state": "Success", "ciphertext_hex": "..."}`,
+//! The description: `{"state": "Success", "ciphertext_hex": "..."}`,
 //! `{"state": "Updated", "token": 1, "key_hex": "...", "iv_hex": "...", "tag_hex": "...", "ciphertext_hex": "..."}`,
 //! `{"state": "NotFound"}` (etc.), or `{"error": "<kind>"}` with a kind of spec §4.3
 //! (`Empty`, `Truncated`, `MissingCiphertext`, `TrailingBytes`, `ReservedState`,
@@ -13,9 +14,12 @@
 #![allow(clippy::indexing_slicing)]
 
 use std::path::Path;
+use std::time::Duration;
 
 use proto::wire::{Payload, PayloadRef};
 use serde_json::{json, Value};
+
+use crate::process::{self, LineProcess, ProcessError, Stderr};
 
 /// `spec/vectors/wire_decode.json`, compiled in: the installed binary needs no repository.
 pub const WIRE_DECODE_JSON: &str = include_str!("../../spec/vectors/wire_decode.json");
@@ -38,7 +42,8 @@ pub struct WireVector {
     pub requirements: Vec<String>,
 }
 
-fn hex(s: &str) -> Result<Vec<u8>, String> {
+/// Bytes of lowercase or uppercase hex.
+pub fn hex(s: &str) -> Result<Vec<u8>, String> {
     if !s.len().is_multiple_of(2) {
         return Err(format!("odd hex length in {s:?}"));
     }
@@ -49,7 +54,8 @@ fn hex(s: &str) -> Result<Vec<u8>, String> {
         .collect()
 }
 
-fn to_hex(b: &[u8]) -> String {
+/// Lowercase hex.
+pub fn to_hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
@@ -122,38 +128,131 @@ pub fn compare(v: &WireVector, got: &Value) -> Result<(), String> {
     Ok(())
 }
 
+/// How long a decoder may take for one input (spec Appendix D).
+pub const DECODER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a decoder gave no description of an input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecoderFailure {
+    /// It crashed (exit status other than 0, or its stream closed).
+    Crash(String),
+    /// It wrote something that is not one JSON object.
+    Garbage(String),
+    /// It did not answer within [`DECODER_TIMEOUT`].
+    Hang(String),
+}
+
+impl DecoderFailure {
+    /// `crash`, `garbage` or `hang`.
+    pub fn class(&self) -> &'static str {
+        match self {
+            DecoderFailure::Crash(_) => "crash",
+            DecoderFailure::Garbage(_) => "garbage",
+            DecoderFailure::Hang(_) => "hang",
+        }
+    }
+}
+
+impl std::fmt::Display for DecoderFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecoderFailure::Crash(m) => write!(f, "the decoder crashed: {m}"),
+            DecoderFailure::Garbage(m) => write!(f, "the decoder printed no JSON object: {m}"),
+            DecoderFailure::Hang(m) => write!(f, "the decoder hung: {m}"),
+        }
+    }
+}
+
+/// A decoder adapter (spec Appendix D): one process per input, or one process in lines mode.
+#[derive(Debug)]
+pub struct Decoder {
+    command: Vec<String>,
+    lines: bool,
+    process: Option<LineProcess>,
+    stderr: Stderr,
+    /// Inputs given so far.
+    pub inputs: u64,
+    /// Processes started so far (line mode restarts after a failure).
+    pub starts: u64,
+}
+
+impl Decoder {
+    /// The adapter `command`, in line mode when `lines`.
+    pub fn new(command: &[String], lines: bool) -> Result<Decoder, String> {
+        if command.is_empty() {
+            return Err("no decoder command given (after --)".into());
+        }
+        Ok(Decoder { command: command.to_vec(), lines, process: None, stderr: Stderr::default(), inputs: 0, starts: 0 })
+    }
+
+    /// What the decoder makes of `input`. `Err` only when the command cannot be started.
+    pub async fn describe(&mut self, input: &[u8]) -> Result<Result<Value, DecoderFailure>, String> {
+        self.inputs += 1;
+        let failure = |e: ProcessError| match e {
+            ProcessError::Silent { .. } => Ok(DecoderFailure::Hang(e.to_string())),
+            ProcessError::Spawn { .. } => Err(e.to_string()),
+            other => Ok(DecoderFailure::Crash(other.to_string())),
+        };
+        if !self.lines {
+            self.starts += 1;
+            return Ok(match process::run_once(&self.command, input, DECODER_TIMEOUT, &self.stderr).await {
+                Ok(out) => process::one_object(&out)
+                    .map_err(|p| DecoderFailure::Garbage(format!("{p}: {}", process::preview(&out)))),
+                Err(e) => Err(failure(e)?),
+            });
+        }
+        let mut p = match self.process.take() {
+            Some(p) => p,
+            None => {
+                self.starts += 1;
+                match LineProcess::start(&self.command, &self.stderr) {
+                    Ok(p) => p,
+                    Err(e) => return failure(e).map(Err),
+                }
+            }
+        };
+        if let Err(e) = p.send(&to_hex(input)).await {
+            return failure(e).map(Err);
+        }
+        let line = match p.next_line(tokio::time::Instant::now() + DECODER_TIMEOUT, DECODER_TIMEOUT).await {
+            Ok(l) => l,
+            Err(e) => return failure(e).map(Err),
+        };
+        match process::one_object(line.as_bytes()) {
+            Ok(v) => {
+                self.process = Some(p);
+                Ok(Ok(v))
+            }
+            // The stream is out of step now: the next input gets a new process.
+            Err(problem) => {
+                Ok(Err(DecoderFailure::Garbage(format!("{problem}: {}", process::preview(line.as_bytes())))))
+            }
+        }
+    }
+
+    /// Stops a line-mode process.
+    pub async fn close(mut self) {
+        if let Some(p) = self.process.take() {
+            p.close().await;
+        }
+    }
+}
+
 /// Runs an adapter command over every vector: one `(id, result)` per vector.
 pub async fn run_decoder(
     command: &[String],
+    lines: bool,
     vectors: &[WireVector],
 ) -> Result<Vec<(String, Result<(), String>)>, String> {
-    use tokio::io::AsyncWriteExt as _;
-    let (program, args) = command.split_first().ok_or("no decoder command given (after --)")?;
+    let mut decoder = Decoder::new(command, lines)?;
     let mut out = Vec::new();
     for v in vectors {
-        let mut child = tokio::process::Command::new(program)
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot start {program}: {e}"))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin.write_all(&v.input).await.map_err(|e| format!("{}: cannot write the payload: {e}", v.id))?;
-        }
-        let output = child.wait_with_output().await.map_err(|e| format!("{}: {e}", v.id))?;
-        let result = if !output.status.success() {
-            Err(format!(
-                "the decoder crashed ({}): {}",
-                output.status,
-                String::from_utf8_lossy(&output.stderr).lines().last().unwrap_or("")
-            ))
-        } else {
-            serde_json::from_slice::<Value>(&output.stdout)
-                .map_err(|e| format!("the decoder printed no JSON object ({e})"))
-                .and_then(|got| compare(v, &got))
+        let result = match decoder.describe(&v.input).await? {
+            Ok(got) => compare(v, &got),
+            Err(failure) => Err(failure.to_string()),
         };
         out.push((v.id.clone(), result));
     }
+    decoder.close().await;
     Ok(out)
 }

@@ -11,6 +11,11 @@
 //! The selected checks run first, one at a time, in the suite's order; then libtest reports
 //! them: a check that could not run (no control interface, validation disabled, a custom
 //! endpoint) is reported as *ignored* with its reason, never as passed.
+//!
+//! Client checks (`-- PXC`): with `PIXSTORE_CLIENT_ADAPTER="pixstore-client adapter"` (the
+//! command, split at whitespace; `PIXSTORE_CLIENT_LINES=1` for the lines mode,
+//! `PIXSTORE_CLIENT_TEMPLATE=1` for the custom route) every client check is a test too. Without it
+//! they are not listed (`pixstore-conformance client` runs them).
 #![allow(
     missing_docs,
     clippy::unwrap_used,
@@ -102,6 +107,27 @@ fn verdict(report: &Report, known: &KnownFailing, strict: bool) -> Result<(), Fa
     }
 }
 
+/// Runs the client checks `ids` against the adapter of `PIXSTORE_CLIENT_ADAPTER`.
+fn run_client_checks(command: &str, ids: &[&str]) -> Result<HashMap<&'static str, Report>, String> {
+    use conformance::client::adapter::{Adapter, Mode};
+    use conformance::client::{ClientCtx, ClientOptions};
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let mode = if env("PIXSTORE_CLIENT_LINES").is_some() { Mode::Lines } else { Mode::PerStep };
+    let command: Vec<String> = command.split_whitespace().map(str::to_owned).collect();
+    runtime.block_on(async {
+        let adapter = Adapter::new(command, mode, conformance::client::adapter::DEFAULT_ADAPTER_TIMEOUT)?;
+        let options =
+            ClientOptions { via_template: env("PIXSTORE_CLIENT_TEMPLATE").is_some(), ..ClientOptions::default() };
+        let ctx = ClientCtx::connect(adapter, options).await?;
+        let mut out = HashMap::new();
+        for check in conformance::client::all().iter().filter(|c| ids.contains(&c.id)) {
+            out.insert(check.id, run_one(check, &ctx).await);
+        }
+        ctx.adapter.shutdown().await;
+        Ok(out)
+    })
+}
+
 fn main() {
     let args = Arguments::from_args();
     let all = checks::all();
@@ -143,6 +169,28 @@ fn main() {
             },
         };
         trials.push(trial);
+    }
+    if let Some(command) = env("PIXSTORE_CLIENT_ADAPTER") {
+        let clients = conformance::client::all();
+        let wanted: Vec<&str> = clients.iter().map(|c| c.id).filter(|id| selected(&args, id)).collect();
+        let results =
+            if args.list || wanted.is_empty() { Ok(HashMap::new()) } else { run_client_checks(&command, &wanted) };
+        for check in &clients {
+            let id = check.id;
+            trials.push(match &results {
+                Err(e) => {
+                    let e = e.clone();
+                    Trial::test(id, move || Err(format!("cannot run the client adapter: {e}").into()))
+                }
+                Ok(map) => match map.get(id).cloned() {
+                    Some(report) => {
+                        let known = known.clone();
+                        Trial::test(id, move || verdict(&report, &known, strict))
+                    }
+                    None => Trial::test(id, || Ok(())),
+                },
+            });
+        }
     }
     // The golden wire vectors (compiled in) against pixstore-proto: the decoder's requirements
     // WIRE-1 and WIRE-5 to WIRE-12, one test per vector.

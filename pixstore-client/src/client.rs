@@ -259,7 +259,7 @@ impl<C: ?Sized + Sync + 'static> Client<C> {
     /// 3. CLIENT-3: only an authenticated ciphertext is cached, after decryption; on any
     ///    failure the cache is left as it was.
     ///
-    /// Concurrent calls with the same record share one lookup and one fetch: the first
+    /// Concurrent calls with the same record share one lookup and one fetch (CLIENT-11): the first
     /// caller's context is the one the fetcher sees, and every caller gets its result (the
     /// record, which holds the key, is the authorisation, spec §12.1). A call with a different
     /// record for an id in flight waits for that flight, then looks again.

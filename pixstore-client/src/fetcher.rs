@@ -52,8 +52,9 @@ pub struct Progress<'a> {
 /// A progress callback (called after each received chunk, and once at the end).
 pub type ProgressFn = Arc<dyn Fn(Progress<'_>) + Send + Sync>;
 
-/// Reads an HTTP answer to an image request: status 200 (HTTP-4), at most `limit` bytes,
-/// reporting progress. For custom HTTP fetchers; the default fetcher uses it too.
+/// Reads an HTTP answer to an image request: status 200 (HTTP-4), at most `limit` bytes
+/// (CLIENT-9: refused as soon as the announced length or the bytes read pass it), reporting
+/// progress. For custom HTTP fetchers; the default fetcher uses it too.
 pub async fn read_payload(
     url: &str,
     id: &str,
@@ -88,8 +89,8 @@ pub async fn read_payload(
 
 /// The default fetcher: the default endpoint over HTTP or HTTPS (CLIENT-8).
 ///
-/// Redirects are not followed: the proof is a bearer credential (spec §12.1) and must not be
-/// forwarded to another host; a redirect is reported as an HTTP status error.
+/// Redirects are not followed (CLIENT-10): the proof is a bearer credential (spec §12.1) and
+/// must not be forwarded to another host; a redirect is reported as an HTTP status error.
 #[derive(Clone)]
 pub struct HttpFetcher {
     http: reqwest::Client,
@@ -149,6 +150,8 @@ impl HttpFetcherBuilder {
 
     /// The fetcher.
     pub fn build(self) -> Result<HttpFetcher, ConfigError> {
+        // CLIENT-12: every fetch is bounded (connect, each read, the whole request); CLIENT-10:
+        // no redirect is followed.
         let mut b = reqwest::Client::builder()
             .use_rustls_tls()
             .connect_timeout(self.timeouts.connect)

@@ -9,6 +9,8 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+mod adapter;
+
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pixstore_client::cache::{Cache, DirCache, MemoryCache};
@@ -67,6 +69,15 @@ enum Command {
     Cache {
         #[command(subcommand)]
         command: CacheCommand,
+    },
+    /// Speak the client adapter protocol (spec Appendix C) on stdin/stdout, for
+    /// `pixstore-conformance client -- pixstore-client adapter`. The requests carry the whole
+    /// configuration; the options above are not used.
+    Adapter {
+        /// One request per line until stdin closes (the protocol's lines mode), instead of one
+        /// request per process.
+        #[arg(long)]
+        lines: bool,
     },
 }
 
@@ -348,6 +359,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Get(args) => get(&cli.options, args).await,
             Command::Cache { command } => cache(&cli.options, command).await,
+            Command::Adapter { lines } => adapter::run(lines).await,
         }
     });
     // Blocking cache tasks are short; do not wait for a stuck one.

@@ -1460,4 +1460,8 @@ function main() {
   console.log(`generate.mjs --check: ${out.size} files up to date`);
 }
 
-main();
+// Run as a script (not when imported: conformance/adapters/spec-generator/decoder.mjs imports
+// decodeWire, this file's independent wire decoder).
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) main();
+
+export { decodeWire };

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Pixstore protocol v1: validator of the golden vector files (no dependencies, Node >= 20).
 //
-//   node spec/vectors/validate.mjs
+//   node spec/vectors/validate.mjs             the six vector files of this folder
+//   node spec/vectors/validate.mjs FILE...     other vector files (a fuzz-decoder finding, say),
+//                                              each against the schema its `area` names
 //
 // Checks, for each of the six vector files:
 //   - the file exists, is JSON, and conforms to schemas/<stem>.schema.json. The schemas are
@@ -200,42 +202,34 @@ function retiredIds() {
 
 // ---------------------------------------------------------------------------------------------
 
-const retired = retiredIds();
-const seen = new Map(); // id -> file
-let total = 0;
-let filesOk = 0;
-
-for (const stem of STEMS) {
-  const name = `${stem}.json`;
-  const path = join(HERE, name);
-  if (!existsSync(path)) {
-    problem(name, 'missing');
-    continue;
-  }
+// Checks one vector file against schemas/<stem>.schema.json and the rules above; whether it
+// had no problem.
+function checkFile(name, path, stem, retired, seen) {
   let doc;
   try {
     doc = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
     problem(name, `not JSON (${e.message})`);
-    continue;
+    return 0;
   }
+  stem ??= isObject(doc) && typeof doc.area === 'string' ? doc.area : '';
   const schemaPath = join(HERE, 'schemas', `${stem}.schema.json`);
-  if (!existsSync(schemaPath)) {
-    problem(name, `schema ${schemaPath} missing`);
-    continue;
+  if (!STEMS.includes(stem) || !existsSync(schemaPath)) {
+    problem(name, `schema for area ${JSON.stringify(stem)} missing`);
+    return 0;
   }
   let schema;
   try {
     schema = JSON.parse(readFileSync(schemaPath, 'utf8'));
   } catch (e) {
     problem(`schemas/${stem}.schema.json`, `not JSON (${e.message})`);
-    continue;
+    return 0;
   }
   if (schema.$schema !== 'https://json-schema.org/draft/2020-12/schema') problem(`schemas/${stem}.schema.json`, 'is not a JSON Schema 2020-12 document');
   const lint = [];
   lintSchema(schema, '#', lint);
   for (const e of lint) problem(`schemas/${stem}.schema.json`, e);
-  if (lint.length) continue;
+  if (lint.length) return 0;
   const before = problems.length;
   const errs = validate(schema, doc, schema);
   const shown = errs.slice(0, 20);
@@ -244,7 +238,7 @@ for (const stem of STEMS) {
 
   if (!isObject(doc) || !Array.isArray(doc.vectors)) {
     problem(name, 'has no vectors array');
-    continue;
+    return 0;
   }
   const vectors = doc.vectors;
   if (vectors.length === 0) problem(name, 'has zero vectors');
@@ -277,12 +271,39 @@ for (const stem of STEMS) {
   }
   for (const f of Object.keys(notes)) if (!usedFlags.has(f)) problem(name, `notes describes ${f}, which no vector uses`);
   total += vectors.length;
-  if (problems.length === before) filesOk++;
+  return problems.length === before ? 1 : 0;
+}
+
+const retired = retiredIds();
+const seen = new Map(); // id -> file
+let total = 0;
+let filesOk = 0;
+// `validate.mjs FILE...` checks other vector files (such as one fuzz-decoder wrote) against the
+// schema their `area` names, instead of the six files of this folder.
+const extra = process.argv.slice(2);
+if (extra.length) {
+  for (const f of extra) {
+    if (!existsSync(f)) {
+      problem(f, 'missing');
+      continue;
+    }
+    filesOk += checkFile(f, f, undefined, retired, seen);
+  }
+} else {
+  for (const stem of STEMS) {
+    const name = `${stem}.json`;
+    const path = join(HERE, name);
+    if (!existsSync(path)) {
+      problem(name, 'missing');
+      continue;
+    }
+    filesOk += checkFile(name, path, stem, retired, seen);
+  }
 }
 
 if (problems.length) {
   for (const p of problems) console.error(`validate.mjs: ${p}`);
-  console.error(`vectors: ${total} in ${STEMS.length} files, ${problems.length} problem(s)`);
+  console.error(`vectors: ${total} in ${extra.length || STEMS.length} files, ${problems.length} problem(s)`);
   process.exit(1);
 }
 console.log(`vectors: ${total} in ${filesOk} files, ok`);
