@@ -615,7 +615,7 @@ async fn out_of_file_descriptors_is_not_fatal() {
     // answered InternalError (a correct answer). What must come, within a generous bound, is a
     // full answer again.
     let deadline = Instant::now() + Duration::from_secs(60);
-    let mut last = String::new();
+    let mut last: String;
     loop {
         match client.get(&url).header("x-pixstore-proof", &record.stateless_proof).send().await {
             Ok(r) if r.status() == 200 => {
