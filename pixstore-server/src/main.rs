@@ -120,26 +120,35 @@ fn config(cli: &Cli) -> Result<Config, String> {
 
 /// SIGTERM or Ctrl-C. The handlers are installed when this is called (before the server
 /// starts), so a signal that comes right after the addresses are printed is not lost.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+/// SIGTERM or SIGINT. SIGHUP never ends the server (its default action would): with TLS it
+/// reloads the certificate ([`pixstore_server::tls`]), without TLS it is logged and ignored, as
+/// operators and log rotators send it to every daemon.
+fn shutdown_signal(tls: bool) -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
     #[cfg(unix)]
     let int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
+    #[cfg(unix)]
+    let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
     async move {
         #[cfg(unix)]
-        match (term, int) {
-            (Ok(mut term), Ok(mut int)) => {
+        match (term, int, hup) {
+            (Ok(mut term), Ok(mut int), Ok(mut hup)) => loop {
                 tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
+                    _ = term.recv() => break,
+                    _ = int.recv() => break,
+                    Some(()) = hup.recv() => if !tls {
+                        tracing::info!("SIGHUP: nothing to reload (no TLS certificate configured); still serving");
+                    },
                 }
-            }
+            },
             _ => {
                 let _ = tokio::signal::ctrl_c().await;
             }
         }
         #[cfg(not(unix))]
         {
+            let _ = tls;
             let _ = tokio::signal::ctrl_c().await;
         }
     }
@@ -155,7 +164,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Serve(args) => {
             let config = with_test_faults(config.clone())?;
-            let signal = shutdown_signal();
+            let signal = shutdown_signal(config.tls.is_some());
             let running = pixstore_server::start(config).await.map_err(|e| e.to_string())?;
             if args.print_addresses {
                 println!(

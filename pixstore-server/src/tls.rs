@@ -142,9 +142,24 @@ impl TlsConfig {
     }
 
     /// Follows the files until `stop` turns true: every [`RELOAD_CHECK`], and on SIGHUP.
-    pub async fn follow(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+    ///
+    /// The SIGHUP handler is installed when this is called, not when the future first runs: a
+    /// SIGHUP sent as soon as the server says it listens reloads instead of ending the process
+    /// (SIGHUP's default action). Call it inside a Tokio runtime.
+    pub fn follow(self, stop: tokio::sync::watch::Receiver<bool>) -> impl std::future::Future<Output = ()> + Send {
         #[cfg(unix)]
-        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        #[cfg(unix)]
+        return self.follow_with(stop, hup);
+        #[cfg(not(unix))]
+        return self.follow_with(stop);
+    }
+
+    async fn follow_with(
+        self,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+        #[cfg(unix)] mut hup: Option<tokio::signal::unix::Signal>,
+    ) {
         loop {
             #[cfg(unix)]
             let hangup = async {

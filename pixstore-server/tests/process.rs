@@ -676,3 +676,109 @@ async fn the_suites_variables_do_not_break_serve_and_requests_are_logged() {
     assert!(f["peer"].as_str().unwrap().starts_with("127.0.0.1:") && f["duration_us"].is_u64(), "{f}");
     assert!(!lines.join("\n").contains(&record.stateless_proof), "a proof reached the log");
 }
+
+/// A self-signed ECDSA certificate for `localhost` whose two PEM files have exactly `sizes`
+/// bytes (when given): ECDSA signatures vary in length, so a few tries give a second
+/// certificate the same sizes as a first.
+fn cert_of_sizes(sizes: Option<(usize, usize)>) -> (String, String) {
+    for _ in 0..200 {
+        let c = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let (crt, key) = (c.cert.pem(), c.key_pair.serialize_pem());
+        if sizes.is_none_or(|s| s == (crt.len(), key.len())) {
+            return (crt, key);
+        }
+    }
+    panic!("no certificate of sizes {sizes:?} in 200 tries");
+}
+
+fn trusting(crt: &str, endpoint: SocketAddr) -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(crt.as_bytes()).unwrap())
+        .resolve("localhost", endpoint)
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+// SIGHUP never ends the server: without TLS it is logged and ignored; with TLS it reloads the
+// certificate. The new certificate is written with the old files' sizes and times, so the
+// once-a-second file check cannot see it: only the signal can make it the one served.
+#[cfg(unix)]
+#[tokio::test]
+async fn sighup_reloads_the_certificate_and_never_stops_the_server() {
+    let hup = |child: &Child| {
+        assert!(Command::new("kill").arg("-HUP").arg(child.id().to_string()).status().unwrap().success());
+    };
+    // Without TLS.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let record = put(&data, dir.path(), 10);
+    let log = dir.path().join("plain.log");
+    let serve = |tls: &[&Path], log: &Path| {
+        let mut c = Command::new(BIN);
+        c.arg("--data-dir").arg(&data);
+        c.args(["--window-ms=-1", "serve", "--listen-host", "127.0.0.1", "--port", "0", "--ops=false"]);
+        c.args(["--access-log=false", "--print-addresses"]);
+        if let [crt, key] = tls {
+            c.arg("--tls-cert").arg(crt).arg("--tls-key").arg(key);
+        }
+        c.env("PIXSTORE_LOG", "info").stdout(Stdio::piped()).stderr(std::fs::File::create(log).unwrap());
+        c.spawn().unwrap()
+    };
+    let mut child = serve(&[], &log);
+    let endpoint = addresses(&mut child).0;
+    hup(&child);
+    eventually(30, "the server to log the SIGHUP", || {
+        std::fs::read_to_string(&log).unwrap().contains("SIGHUP: nothing to reload")
+    });
+    assert!(child.try_wait().unwrap().is_none(), "SIGHUP ended the server");
+    assert_eq!(fetch(&reqwest::Client::new(), endpoint, &record).await[0], proto::wire::State::Updated.byte());
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // With TLS.
+    let (crt, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    let first = cert_of_sizes(None);
+    std::fs::write(&crt, &first.0).unwrap();
+    std::fs::write(&key, &first.1).unwrap();
+    let times = [&crt, &key].map(|p| std::fs::metadata(p).unwrap().modified().unwrap());
+    let log = dir.path().join("tls.log");
+    let mut child = serve(&[&crt, &key], &log);
+    let endpoint = addresses(&mut child).0;
+    let url = format!(
+        "https://localhost:{}{}",
+        endpoint.port(),
+        proto::client::request_target("/pixstore-image", &record.id)
+    );
+    let get = |client: reqwest::Client| {
+        let url = url.clone();
+        let proof = record.stateless_proof.clone();
+        async move { client.get(&url).header("x-pixstore-proof", proof).send().await }
+    };
+    assert_eq!(get(trusting(&first.0, endpoint)).await.unwrap().status(), 200);
+    let second = cert_of_sizes(Some((first.0.len(), first.1.len())));
+    for (path, pem, time) in [(&crt, &second.0, times[0]), (&key, &second.1, times[1])] {
+        std::fs::write(path, pem).unwrap();
+        std::fs::File::options().write(true).open(path).unwrap().set_modified(time).unwrap();
+    }
+    // Three file checks pass without a reload (same sizes, same times).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(get(trusting(&second.0, endpoint)).await.is_err(), "the file check saw a change it cannot see");
+    hup(&child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = get(trusting(&second.0, endpoint)).await {
+            assert_eq!(r.status(), 200);
+            break;
+        }
+        assert!(Instant::now() < deadline, "the new certificate was not served 30 s after SIGHUP");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(child.try_wait().unwrap().is_none(), "SIGHUP ended the server");
+    eventually(30, "the server to log the reload", || {
+        std::fs::read_to_string(&log).unwrap().contains("TLS certificate reloaded")
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
