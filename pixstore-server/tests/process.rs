@@ -10,53 +10,21 @@ use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{open, png};
 use proto::record::ImageRecord;
+use test_support::eventually;
+use test_support::process::{addresses, ServerProcess};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pixstore-server");
 
-struct Server {
-    child: Child,
-    endpoint: SocketAddr,
-    control: SocketAddr,
-}
-
-/// The (endpoint, control) addresses a `serve --print-addresses` child prints once listening.
-fn addresses(child: &mut Child) -> (SocketAddr, Option<SocketAddr>) {
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let v: serde_json::Value =
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("server did not start: {e}: {line:?}"));
-    (v["endpoint"].as_str().unwrap().parse().unwrap(), v["control"].as_str().map(|c| c.parse().unwrap()))
-}
+/// A `serve` child with the control interface on (test-support's [`ServerProcess`]).
+type Server = ServerProcess;
 
 fn spawn(data: &Path) -> Server {
-    let mut child = Command::new(BIN)
-        .args(["--data-dir"])
-        .arg(data)
-        .args([
-            "serve",
-            "--listen-host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--control",
-            "--control-listen",
-            "127.0.0.1:0",
-            "--ops-listen",
-            "127.0.0.1:0",
-            "--print-addresses",
-        ])
-        .env("PIXSTORE_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let (endpoint, control) = addresses(&mut child);
-    Server { child, endpoint, control: control.unwrap() }
+    ServerProcess::spawn(BIN, data, &[])
 }
 
 fn encoded(id: &str) -> String {
@@ -374,12 +342,7 @@ async fn json_logs_name_every_request_and_its_state() {
 
 /// `pixstore-server ARGS` (with `--data-dir data`); status, stdout, stderr.
 fn cli(data: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(BIN).arg("--data-dir").arg(data).args(args).output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    test_support::process::cli(BIN, data, args)
 }
 
 fn put(data: &Path, dir: &Path, seed: u64) -> ImageRecord {
@@ -495,15 +458,6 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap()
 }
 
-/// Waits until `f` holds, polling every 100 ms for up to `secs` seconds.
-fn eventually(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "{what}: not after {secs} s");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 // Memory: 50 clients that request an 8 MiB image and never read cost socket buffers, not 50
 // copies (the audit measured 532 MB on the old server); after a load of such responses that
 // are read, resident memory is back near where it was. Printed figures go to docs/.
@@ -615,7 +569,7 @@ async fn out_of_file_descriptors_is_not_fatal() {
     // answered InternalError (a correct answer). What must come, within a generous bound, is a
     // full answer again.
     let deadline = Instant::now() + Duration::from_secs(60);
-    let mut last = String::new();
+    let mut last;
     loop {
         match client.get(&url).header("x-pixstore-proof", &record.stateless_proof).send().await {
             Ok(r) if r.status() == 200 => {
