@@ -25,9 +25,10 @@ fi
 
 before=$(git status --porcelain)
 # Its own session, so that whatever it leaves running when it fails (its server in the
-# background) is stopped by its process group, and nothing else; a hang is cut at 10 minutes
-# (the release build included).
-setsid bash -c 'exec timeout 600 bash -euxo pipefail -c "$1"' walkthrough "$script" &
+# background) is stopped by its process group, and nothing else. A hang is cut at 40 minutes:
+# the bound includes the walkthrough's release build of the workspace (more than 10 minutes on a
+# loaded 2-core machine from nothing; it shares target/release with the main job's build).
+setsid bash -c 'exec timeout 2400 bash -euxo pipefail -c "$1"' walkthrough "$script" &
 pid=$!
 rc=0
 wait "$pid" || rc=$?
