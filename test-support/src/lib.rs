@@ -1,7 +1,7 @@
 //! What the Pixstore crates' integration tests share, written once: image fixtures
-//! ([`images`]), the reference server in process ([`TestServer`], configured with
-//! [`Config::builder`](pixstore_server::config::Config::builder)-equivalent test defaults) and as
-//! a process ([`process`]: `serve --print-addresses`, the CLI, data folders with `keys init`),
+//! ([`images`]), the reference server in process ([`TestServer`]: [`file_config`]'s test
+//! defaults, which a test adjusts) and as a process ([`process`]: `serve --print-addresses`, the
+//! other commands),
 //! what a test checks an answer with ([`open`], [`files`], [`raw_get`]) and bounded waits
 //! ([`eventually`], [`eventually_async`]).
 //!

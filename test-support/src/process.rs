@@ -1,5 +1,5 @@
-//! The `pixstore-server` binary as a process: `serve --print-addresses` on 127.0.0.1:0, its
-//! other commands, and data folders with keys (`keys init`). The binary's path comes from the
+//! The `pixstore-server` binary as a process: `serve --print-addresses` on 127.0.0.1:0, and its
+//! other commands (`put`, `record`, `keys init`, ...). The binary's path comes from the
 //! test (`env!("CARGO_BIN_EXE_pixstore-server")` in the server's own tests).
 
 use std::io::{BufRead as _, BufReader};
@@ -51,17 +51,11 @@ impl ServerProcess {
         let (endpoint, control) = addresses(&mut child);
         ServerProcess { child, endpoint, control: control.expect("serve --control prints the control address") }
     }
-
-    /// Kills the process and waits for it.
-    pub fn stop(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
 }
 
 impl Drop for ServerProcess {
     fn drop(&mut self) {
-        // Already stopped (stop, or the test's own wait) is fine.
+        // Already stopped (the test killed it, or waited for its exit) is fine.
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -84,12 +78,4 @@ pub fn cli(bin: &str, data: &Path, args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// A temporary folder whose `data/` holds new proof keys (`bin keys init`).
-pub fn data_with_keys(bin: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let (ok, _, err) = cli(bin, &dir.path().join("data"), &["keys", "init"]);
-    assert!(ok, "keys init: {err}");
-    dir
 }
