@@ -58,6 +58,6 @@ done
 [ "$status" = 0 ] || { echo "a crate's rust-version is older than its dependencies need: raise it (docs/msrv.md)" >&2; exit 1; }
 
 echo "--- clippy incompatible_msrv for the publishable crates, all features"
-cargo clippy --locked -p pixstore-proto -p pixstore-fs -p pixstore-client --all-targets --all-features -- \
+cargo clippy --locked -p pixstore-proto -p pixstore-fs -p pixstore-client -p pixstore-server --all-targets --all-features -- \
   -D clippy::incompatible_msrv
 echo "msrv: every crate's rust-version covers its dependencies and its use of std"

@@ -5,7 +5,7 @@
 // Stores each IMAGE with saveImage(buffer) (images under WORKDIR/images, SQLite at
 // WORKDIR/pixstore.sqlite), writes {"NAME": ImageRecord, ...} to RECORDS_JSON once the endpoint
 // listens on 127.0.0.1:PORT, then serves until SIGTERM/SIGINT. Needs
-// `npm ci --ignore-scripts --prefix interop && npm rebuild better-sqlite3 --prefix interop`.
+// `npm ci --prefix interop` (the README's command).
 import { readFile, writeFile, rename } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';

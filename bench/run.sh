@@ -142,12 +142,10 @@ command -v cargo >/dev/null || die "cargo not found (a Rust toolchain is needed 
 
 # pixstore 3.2.1 from the lockfile, with better-sqlite3's native module built.
 if has node; then
-  if [ "$(node -p "try { require('./interop/node_modules/pixstore/package.json').version } catch { '' }")" != 3.2.1 ]; then
-    npm ci --ignore-scripts --no-audit --no-fund --prefix interop
-  fi
-  if ! node -e "new (require('./interop/node_modules/better-sqlite3'))(':memory:')" 2>/dev/null; then
-    echo "building better-sqlite3's native module (about a minute)"
-    npm rebuild better-sqlite3 --prefix interop
+  if [ "$(node -p "try { require('./interop/node_modules/pixstore/package.json').version } catch { '' }")" != 3.2.1 ] ||
+    ! node -e "new (require('./interop/node_modules/better-sqlite3'))(':memory:')" 2>/dev/null; then
+    echo "npm ci --prefix interop (the README's command; better-sqlite3's native module builds in about a minute)"
+    npm ci --no-audit --no-fund --prefix interop
   fi
   node -e "new (require('./interop/node_modules/better-sqlite3'))(':memory:')" || die "better-sqlite3 does not load"
 fi

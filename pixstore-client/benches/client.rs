@@ -33,21 +33,9 @@ use pixstore_client::proto::token::Token;
 use pixstore_client::proto::wire::Payload;
 use pixstore_client::{open, Client};
 use pixstore_server::config::{Config, FileConfig};
+use test_support::png as image;
 
 const SIZES: [(usize, &str); 3] = [(10 << 10, "10KiB"), (100 << 10, "100KiB"), (1 << 20, "1MiB")];
-
-fn image(len: usize, seed: u64) -> Vec<u8> {
-    let mut v = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR".to_vec();
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    while v.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v.push(x as u8);
-    }
-    v.truncate(len);
-    v
-}
 
 struct Server {
     rt: tokio::runtime::Runtime,

@@ -92,9 +92,13 @@ struct GetArgs {
     /// Header for --record-url, as "Name: value" (repeatable), e.g. "Authorization: Bearer ...".
     #[arg(long, requires = "record_url")]
     record_header: Vec<String>,
-    /// Where to write the image, or - for standard output.
+    /// Where to write the image, or - for standard output. An existing file is never replaced
+    /// unless --force is given (it may be the image you stored).
     #[arg(long)]
     out: PathBuf,
+    /// Replace an existing --out file (atomically: readers see the old file or the new one).
+    #[arg(long)]
+    force: bool,
     /// Use an in-memory cache (nothing read from or written to the cache directory).
     #[arg(long)]
     no_cache: bool,
@@ -220,10 +224,13 @@ fn reqwest_client_builder(config: &ClientConfig) -> pixstore_client::reqwest::Cl
 }
 
 /// Writes `bytes` to `out` atomically (pixstore-fs): a new temporary file under a random name in
-/// the same folder, flushed, then renamed over `out`. A failed run never leaves a partial image
+/// the same folder, flushed, then renamed to `out`. A failed run never leaves a partial image
 /// under the final name, and nothing planted in the folder is followed: not a symlink at a
-/// temporary name, and a symlink at `out` itself is replaced, never written through.
-fn write_out(out: &Path, bytes: &[u8]) -> Result<(), String> {
+/// temporary name, and not one at `out` itself. Without `force`, whatever exists at `out` (a
+/// file, a symlink) is left as it was and the write fails (the check is the rename itself,
+/// `persist_noclobber`, so a file created meanwhile is not replaced either); with `force` it is
+/// replaced, never written through.
+fn write_out(out: &Path, bytes: &[u8], force: bool) -> Result<(), String> {
     if out.as_os_str() == "-" {
         let mut stdout = std::io::stdout().lock();
         return stdout.write_all(bytes).and_then(|()| stdout.flush()).map_err(|e| format!("cannot write stdout: {e}"));
@@ -232,7 +239,15 @@ fn write_out(out: &Path, bytes: &[u8]) -> Result<(), String> {
         return Err(format!("--out {}: not a file name", out.display()));
     }
     // 0o666 before the umask, as `std::fs::write` and shell redirection create files.
-    pixstore_fs::AtomicWrite::new().mode(0o666).write(out, bytes).map_err(|e| report(&e))
+    match pixstore_fs::AtomicWrite::new().mode(0o666).replace(force).write(out, bytes) {
+        Err(e) if !force && e.kind() == std::io::ErrorKind::AlreadyExists => Err(exists(out)),
+        r => r.map_err(|e| report(&e)),
+    }
+}
+
+/// The error for an `--out` that exists (without `--force`).
+fn exists(out: &Path) -> String {
+    format!("--out {} already exists; choose another name, or --force to replace it", out.display())
 }
 
 /// An error and its causes, each printed once: `message: cause: cause of the cause`.
@@ -246,6 +261,11 @@ async fn get(options_: &Options, args: GetArgs) -> Result<(), String> {
         Some(p) => Some(std::fs::read(p).map_err(|e| format!("cannot read --ca-cert {}: {e}", p.display()))?),
         None => None,
     };
+    // Before any request: an existing --out is refused at once (write_out checks it again,
+    // atomically, at the rename).
+    if !args.force && args.out.as_os_str() != "-" && std::fs::symlink_metadata(&args.out).is_ok() {
+        return Err(exists(&args.out));
+    }
     let record = read_record(&args, &config, ca.as_deref()).await?;
     let mut fetcher = HttpFetcher::builder(&config).map_err(|e| report(&e))?;
     if let Some(pem) = &ca {
@@ -260,7 +280,7 @@ async fn get(options_: &Options, args: GetArgs) -> Result<(), String> {
         if args.no_cache { builder.cache(MemoryCache::new()) } else { builder.cache(open_dir_cache(&config)?) };
     let client = builder.build().map_err(|e| report(&e))?;
     let image = client.get_image(&record, &()).await.map_err(|e| report(&e))?;
-    write_out(&args.out, image.bytes())?;
+    write_out(&args.out, image.bytes(), args.force)?;
     let source = match image.source() {
         Source::Cache => "from the cache".to_owned(),
         Source::Network(state) if image.token() != record.token => {
@@ -416,16 +436,20 @@ mod write_out_tests {
         let planted = dir.path().join(format!(".photo.png.pixstore-{}", std::process::id()));
         symlink(&victim, &planted).unwrap();
         let out = dir.path().join("photo.png");
-        write_out(&out, b"image bytes").unwrap();
+        write_out(&out, b"image bytes", false).unwrap();
         assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
         assert!(std::fs::symlink_metadata(&planted).unwrap().file_type().is_symlink(), "left as it was");
         assert!(std::fs::symlink_metadata(&out).unwrap().file_type().is_file());
         assert_eq!(std::fs::read(&out).unwrap(), b"image bytes");
 
-        // A symlink at the output name is replaced, not written through.
+        // A symlink at the output name: refused without --force, left as it was; replaced with
+        // it, never written through.
         let out2 = dir.path().join("second.png");
         symlink(&victim, &out2).unwrap();
-        write_out(&out2, b"second image").unwrap();
+        let err = write_out(&out2, b"second image", false).unwrap_err();
+        assert!(err.contains("already exists") && err.contains("--force"), "{err}");
+        assert!(std::fs::symlink_metadata(&out2).unwrap().file_type().is_symlink());
+        write_out(&out2, b"second image", true).unwrap();
         assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
         assert!(std::fs::symlink_metadata(&out2).unwrap().file_type().is_file());
         assert_eq!(std::fs::read(&out2).unwrap(), b"second image");
@@ -435,13 +459,13 @@ mod write_out_tests {
     #[test]
     fn a_failed_write_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let err = write_out(&dir.path().join("missing/photo.png"), b"x").unwrap_err();
+        let err = write_out(&dir.path().join("missing/photo.png"), b"x", false).unwrap_err();
         assert!(err.contains("cannot create a temporary file in") && err.contains("missing"), "{err}");
         // The target is a folder: the rename fails, and the temporary file is removed.
         let taken = dir.path().join("taken.png");
         std::fs::create_dir(&taken).unwrap();
         std::fs::write(taken.join("inside"), b"x").unwrap();
-        assert!(write_out(&taken, b"x").unwrap_err().contains("cannot move the new file into place"));
+        assert!(write_out(&taken, b"x", true).unwrap_err().contains("cannot move the new file into place"));
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, ["taken.png"]);
     }

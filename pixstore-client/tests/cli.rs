@@ -107,7 +107,16 @@ async fn get_writes_the_original_bytes() {
     assert_eq!(json[0]["id"], record.id.as_str());
     assert!(ok(&cli.run(&["cache", "rm", &record.id], None).await).contains("removed"));
     assert!(ok(&cli.run(&["cache", "rm", &record.id], None).await).contains("not cached"));
-    ok(&cli.run(&["get", "--record", record_path.to_str().unwrap(), "--out", out.to_str().unwrap()], None).await);
+    // An existing --out is never replaced without --force (it may be the image stored), before
+    // anything is fetched; with --force it is.
+    std::fs::write(&out, b"keep me").unwrap();
+    let o = cli.run(&["get", "--record", record_path.to_str().unwrap(), "--out", out.to_str().unwrap()], None).await;
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("already exists") && stderr(&o).contains("--force"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&out).unwrap(), b"keep me");
+    let get_force = ["get", "--force", "--record", record_path.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    ok(&cli.run(&get_force, None).await);
+    assert_eq!(std::fs::read(&out).unwrap(), original);
     assert!(ok(&cli.run(&["cache", "clear"], None).await).contains("removed 1 entries"));
     s.shutdown().await;
 }
@@ -140,9 +149,11 @@ async fn get_with_record_url() {
     full.push(out.to_str().unwrap());
     ok(&cli.run(&full, None).await);
     assert_eq!(std::fs::read(&out).unwrap(), original);
-    let o = cli.run(&["get", "--record-url", &url, "--out", out.to_str().unwrap()], None).await;
+    let refused = work.path().join("b.png");
+    let o = cli.run(&["get", "--record-url", &url, "--out", refused.to_str().unwrap()], None).await;
     assert!(!o.status.success());
     assert!(stderr(&o).contains("401"), "{}", stderr(&o));
+    assert!(!refused.exists());
     s.shutdown().await;
 }
 

@@ -1,9 +1,8 @@
 //! Interop with the original: the client fetches and decrypts images served by npm pixstore
 //! 3.2.1's own backend and default endpoint (Node, `tests/interop/backend-3.2.1.mjs`).
 //!
-//! Prerequisites (from the repository root): Node.js 20, `npm ci --prefix interop` and
-//! `npm rebuild better-sqlite3 --prefix interop`. Without them this test FAILS, naming the
-//! missing step, unless `PIXSTORE_SKIP_INTEROP=1` is set, which skips it explicitly (and says
+//! Prerequisites (from the repository root): Node.js 20 and `npm ci --prefix interop` (the
+//! README's command). Without them this test FAILS, naming what is missing, unless `PIXSTORE_SKIP_INTEROP=1` is set, which skips it explicitly (and says
 //! so in the output). It never passes silently.
 #![allow(
     missing_docs,
@@ -24,7 +23,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{files, png};
+use common::{files, jpeg, png, webp};
 use pixstore_client::cache::{DirCache, MemoryCache};
 use pixstore_client::config::ClientOptions;
 use pixstore_client::proto::record::ImageRecord;
@@ -65,7 +64,7 @@ fn prerequisites() -> Result<(), String> {
         .is_ok_and(|o| o.status.success());
     if !loads {
         return Err("better-sqlite3 (pixstore 3.2.1's native SQLite binding) does not load; run \
-             `npm rebuild better-sqlite3 --prefix interop` in the repository root"
+             `npm ci --prefix interop` in the repository root"
             .into());
     }
     Ok(())
@@ -155,20 +154,6 @@ impl Drop for Backend {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn jpeg(len: usize, seed: u64) -> Vec<u8> {
-    let mut v = vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0];
-    v.extend_from_slice(&png(len, seed)[16..]);
-    v.truncate(len);
-    v
-}
-
-fn webp(len: usize, seed: u64) -> Vec<u8> {
-    let mut v = b"RIFF\0\0\0\0WEBPVP8 ".to_vec();
-    v.extend_from_slice(&png(len, seed)[16..]);
-    v.truncate(len);
-    v
 }
 
 // CLIENT-1..CLIENT-5, CLIENT-8, FMT-3: against pixstore 3.2.1's backend and default endpoint.

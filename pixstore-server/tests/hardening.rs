@@ -268,15 +268,11 @@ async fn tls_with_alpn_and_certificate_reload() {
     assert!(client.get(&url).send().await.is_err(), "the second certificate is not in use yet");
     std::fs::copy(certs.path().join("b.key"), &key).unwrap();
     std::fs::copy(certs.path().join("b.crt"), &crt).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = client.get(&url).header("x-pixstore-proof", &record.stateless_proof).send().await {
-            assert_eq!(r.status(), 200);
-            break;
-        }
-        assert!(Instant::now() < deadline, "the new certificate was not served within 30 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let r = test_support::eventually_async(30, "the new certificate served", || {
+        client.get(&url).header("x-pixstore-proof", &record.stateless_proof).send()
+    })
+    .await;
+    assert_eq!(r.status(), 200);
     s.shutdown().await;
 }
 

@@ -15,48 +15,16 @@ use std::time::{Duration, Instant};
 
 use common::{open, png};
 use proto::record::ImageRecord;
+use test_support::process::{addresses, ServerProcess};
+use test_support::{eventually, eventually_async};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pixstore-server");
 
-struct Server {
-    child: Child,
-    endpoint: SocketAddr,
-    control: SocketAddr,
-}
-
-/// The (endpoint, control) addresses a `serve --print-addresses` child prints once listening.
-fn addresses(child: &mut Child) -> (SocketAddr, Option<SocketAddr>) {
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let v: serde_json::Value =
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("server did not start: {e}: {line:?}"));
-    (v["endpoint"].as_str().unwrap().parse().unwrap(), v["control"].as_str().map(|c| c.parse().unwrap()))
-}
+/// A `serve` child with the control interface on (test-support's [`ServerProcess`]).
+type Server = ServerProcess;
 
 fn spawn(data: &Path) -> Server {
-    let mut child = Command::new(BIN)
-        .args(["--data-dir"])
-        .arg(data)
-        .args([
-            "serve",
-            "--listen-host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--control",
-            "--control-listen",
-            "127.0.0.1:0",
-            "--ops-listen",
-            "127.0.0.1:0",
-            "--print-addresses",
-        ])
-        .env("PIXSTORE_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let (endpoint, control) = addresses(&mut child);
-    Server { child, endpoint, control: control.unwrap() }
+    ServerProcess::spawn(BIN, data, &[])
 }
 
 fn encoded(id: &str) -> String {
@@ -252,15 +220,9 @@ async fn sigterm_shuts_down_cleanly() {
     let mut server = spawn(&dir.path().join("data"));
     let status = Command::new("kill").arg("-TERM").arg(server.child.id().to_string()).status().unwrap();
     assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            assert!(status.success(), "exit status {status}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "server still running 10 s after SIGTERM");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(10, "the server to exit after SIGTERM", || server.child.try_wait().unwrap().is_some());
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
 }
 
 // PROOF-5: keys given in the environment (PIXSTORE_PROOF_KEYS) are used and no key file is
@@ -374,12 +336,7 @@ async fn json_logs_name_every_request_and_its_state() {
 
 /// `pixstore-server ARGS` (with `--data-dir data`); status, stdout, stderr.
 fn cli(data: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(BIN).arg("--data-dir").arg(data).args(args).output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    test_support::process::cli(BIN, data, args)
 }
 
 fn put(data: &Path, dir: &Path, seed: u64) -> ImageRecord {
@@ -495,15 +452,6 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap()
 }
 
-/// Waits until `f` holds, polling every 100 ms for up to `secs` seconds.
-fn eventually(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "{what}: not after {secs} s");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 // Memory: 50 clients that request an 8 MiB image and never read cost socket buffers, not 50
 // copies (the audit measured 532 MB on the old server); after a load of such responses that
 // are read, resident memory is back near where it was. Printed figures go to docs/.
@@ -614,22 +562,21 @@ async fn out_of_file_descriptors_is_not_fatal() {
     // descriptors: a request accepted then may find none left to open the image with and is
     // answered InternalError (a correct answer). What must come, within a generous bound, is a
     // full answer again.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut last: String;
-    loop {
-        match client.get(&url).header("x-pixstore-proof", &record.stateless_proof).send().await {
+    let state = eventually_async(60, "a full answer after descriptors were freed", || async {
+        let r = client.get(&url).header("x-pixstore-proof", &record.stateless_proof).send().await;
+        match r {
             Ok(r) if r.status() == 200 => {
-                let body = r.bytes().await.unwrap();
-                if body.first() == Some(&proto::wire::State::Updated.byte()) {
-                    break;
-                }
-                last = format!("a 200 answer with state byte {:?}", body.first());
+                let body = r.bytes().await.map_err(|e| e.to_string())?;
+                body.first()
+                    .copied()
+                    .filter(|b| *b == proto::wire::State::Updated.byte())
+                    .ok_or(format!("state {body:?}"))
             }
-            other => last = format!("{other:?}"),
+            other => Err(format!("{other:?}")),
         }
-        assert!(Instant::now() < deadline, "not serving 60 s after descriptors were freed; last: {last}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await;
+    assert_eq!(state, proto::wire::State::Updated.byte());
     child.kill().unwrap();
     child.wait().unwrap();
 }
@@ -766,15 +713,9 @@ async fn sighup_reloads_the_certificate_and_never_stops_the_server() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(get(trusting(&second.0, endpoint)).await.is_err(), "the file check saw a change it cannot see");
     hup(&child);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = get(trusting(&second.0, endpoint)).await {
-            assert_eq!(r.status(), 200);
-            break;
-        }
-        assert!(Instant::now() < deadline, "the new certificate was not served 30 s after SIGHUP");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let r =
+        eventually_async(30, "the new certificate served after SIGHUP", || get(trusting(&second.0, endpoint))).await;
+    assert_eq!(r.status(), 200);
     assert!(child.try_wait().unwrap().is_none(), "SIGHUP ended the server");
     eventually(30, "the server to log the reload", || {
         std::fs::read_to_string(&log).unwrap().contains("TLS certificate reloaded")

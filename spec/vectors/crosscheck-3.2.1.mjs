@@ -18,7 +18,7 @@ let upstream;
 try {
   upstream = await import(pathToFileURL(encoderPath).href);
 } catch (e) {
-  console.error(`cannot load pixstore 3.2.1 from ${encoderPath}: run \`npm ci --ignore-scripts --prefix interop\` first\n${e}`);
+  console.error(`cannot load pixstore 3.2.1 from ${encoderPath}: run \`npm ci --prefix interop\` first\n${e}`);
   process.exit(2);
 }
 const pkg = JSON.parse(readFileSync(join(root, 'interop/node_modules/pixstore/package.json'), 'utf8'));

@@ -5,7 +5,7 @@
 //
 // Starts 3.2.1's default endpoint on 127.0.0.1 (a free port) and this control interface on
 // another, then prints one JSON line {"endpoint": URL, "control": URL} and serves until killed.
-// Needs `npm ci --prefix interop` and `npm rebuild better-sqlite3 --prefix interop`.
+// Needs `npm ci --prefix interop` (the README's command).
 //
 // Nothing here works around 3.2.1's defects: a request that crashes its endpoint (a malformed
 // percent-escape) ends this process too, as it would end a real 3.2.1 backend.

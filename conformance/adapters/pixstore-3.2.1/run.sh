@@ -2,7 +2,7 @@
 # Runs the conformance suite against pixstore 3.2.1 (npm) through the control adapter, with its
 # known-failing list: the run passes only if 3.2.1 fails exactly the listed checks, each with the
 # listed code. Then runs 3.2.1's own decoder over the wire vectors, with its list.
-# Needs: npm ci --prefix interop && npm rebuild better-sqlite3 --prefix interop; a built
+# Needs: npm ci --prefix interop (the README's command); a built
 # pixstore-conformance (cargo build -p conformance).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."

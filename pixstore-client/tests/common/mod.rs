@@ -1,7 +1,9 @@
-//! Shared helpers of the client's integration tests: a reference server on 127.0.0.1:0 with its
-//! control interface, test images, clients, and fetchers that count, record or tamper.
+//! Shared helpers of the client's integration tests: test-support's reference server (on
+//! 127.0.0.1:0 with its control interface) and images, clients for it, and fetchers that count,
+//! record or tamper.
 #![allow(
     dead_code,
+    unused_imports,
     missing_docs,
     unreachable_pub,
     clippy::unwrap_used,
@@ -13,8 +15,8 @@
     clippy::as_conversions
 )]
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::ops::Deref;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -27,78 +29,27 @@ use pixstore_client::proto::envelope::Meta;
 use pixstore_client::proto::record::ImageRecord;
 use pixstore_client::proto::wire::{Payload, PayloadRef};
 use pixstore_client::Client;
-use pixstore_server::config::{Config, FileConfig};
-use pixstore_server::Running;
+pub use test_support::{files, jpeg, png, webp};
 
-/// A PNG-signed image of `len` bytes derived from `seed` (the server checks magic bytes only).
-pub fn png(len: usize, seed: u64) -> Vec<u8> {
-    let mut v = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR".to_vec();
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    while v.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v.push(x as u8);
+/// test-support's reference server (everything it has, through `Deref`) with what the client's
+/// tests add: clients configured for it, `update` that returns the new record.
+pub struct TestServer(pub test_support::TestServer);
+
+impl Deref for TestServer {
+    type Target = test_support::TestServer;
+    fn deref(&self) -> &test_support::TestServer {
+        &self.0
     }
-    v.truncate(len.max(17));
-    v
-}
-
-pub struct TestServer {
-    pub running: Option<Running>,
-    pub dir: tempfile::TempDir,
-    pub endpoint: SocketAddr,
-    pub control: SocketAddr,
-    pub http: reqwest::Client,
-}
-
-fn pct(id: &str) -> String {
-    pixstore_client::proto::client::request_target("", id).trim_start_matches('/').to_owned()
 }
 
 impl TestServer {
     pub async fn start() -> TestServer {
-        let dir = tempfile::tempdir().unwrap();
-        let config = Config::resolve(FileConfig {
-            default_endpoint_listen_host: Some("127.0.0.1".into()),
-            default_endpoint_listen_port: Some(0),
-            data_dir: Some(dir.path().to_path_buf()),
-            control: Some(true),
-            control_listen: Some("127.0.0.1:0".into()),
-            ops_listen: Some("127.0.0.1:0".into()),
-            max_image_bytes: Some(4 << 20),
-            ..FileConfig::default()
-        })
-        .unwrap();
-        let running = pixstore_server::start(config).await.unwrap();
-        let endpoint = running.endpoint.unwrap();
-        let control = running.control.unwrap();
-        TestServer { running: Some(running), dir, endpoint, control, http: reqwest::Client::new() }
-    }
-
-    pub fn data(&self) -> PathBuf {
-        self.dir.path().to_path_buf()
-    }
-
-    /// POST /images: a new image's record (CTRL-2).
-    pub async fn create(&self, image: &[u8]) -> ImageRecord {
-        let r = self.http.post(format!("http://{}/images", self.control)).body(image.to_vec()).send().await.unwrap();
-        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-        ImageRecord::from_json(&r.bytes().await.unwrap()).unwrap()
+        TestServer(test_support::TestServer::start().await)
     }
 
     /// PUT /images/{id}: the new record (CTRL-3).
     pub async fn update(&self, id: &str, image: &[u8]) -> ImageRecord {
-        let url = format!("http://{}/images/{}", self.control, pct(id));
-        let r = self.http.put(url).body(image.to_vec()).send().await.unwrap();
-        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-        ImageRecord::from_json(&r.bytes().await.unwrap()).unwrap()
-    }
-
-    /// DELETE /images/{id} (CTRL-4).
-    pub async fn delete(&self, id: &str) {
-        let r = self.http.delete(format!("http://{}/images/{}", self.control, pct(id))).send().await.unwrap();
-        assert_eq!(r.status(), 204);
+        self.0.update_record(id, image).await
     }
 
     /// The stored file of `id` (to damage it).
@@ -134,15 +85,9 @@ impl TestServer {
         Client::builder().config(self.config()).fetcher(fetcher).cache(cache).build().unwrap()
     }
 
-    /// Stops the server: it stops accepting at once, then lets connections finish. hyper's
-    /// graceful shutdown also waits for a keep-alive connection that a client opened but never
-    /// used (its pool may keep one for 90 s), so the wait is bounded here; the listener is
-    /// closed either way.
-    pub async fn shutdown(mut self) -> tempfile::TempDir {
-        if let Some(r) = self.running.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(2), r.shutdown()).await;
-        }
-        self.dir
+    /// Stops the server (see test-support's `TestServer::shutdown`).
+    pub async fn shutdown(self) -> tempfile::TempDir {
+        self.0.shutdown().await
     }
 }
 
@@ -220,24 +165,6 @@ pub fn updated_meta(body: &[u8]) -> Option<Meta> {
         Ok(p @ Payload::Updated { .. }) => p.meta().copied(),
         _ => None,
     }
-}
-
-/// Every regular file under `dir` with its content, sorted by path.
-pub fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let e = e.unwrap();
-            if e.file_type().unwrap().is_dir() {
-                stack.push(e.path());
-            } else {
-                out.push((e.path(), std::fs::read(e.path()).unwrap()));
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 /// The cache's listing (id, token, length) for before/after comparisons (last use excluded).

@@ -16,8 +16,8 @@
 // It exits when standard input closes (the test ended, or died) or on SIGTERM/SIGINT. Other
 // stdout lines (3.2.1 logs its listen address) carry no prefix and are ignored by the test.
 //
-// Needs `npm ci --prefix interop` and `npm rebuild better-sqlite3 --prefix interop` (the native
-// SQLite binding 3.2.1 depends on), run from the repository root.
+// Needs `npm ci --prefix interop` (the README's command; it also builds the native SQLite
+// binding 3.2.1 depends on), run from the repository root.
 import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
