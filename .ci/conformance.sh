@@ -29,8 +29,10 @@ step_start=0
 begin() { printf '\n--- %s\n' "$*"; step_start=$(date +%s); }
 done_step() { echo "--- done in $(( $(date +%s) - step_start )) s"; }
 
-cargo build -q --locked --release -p pixstore-server --bin pixstore-server --example custom_endpoint_warp
-cargo build -q --locked --release -p conformance --bin pixstore-conformance
+# The binaries of the README's one release build (the workspace's default members, one feature
+# set: nothing rebuilt when .ci/run built them before), then the example.
+cargo build -q --locked --release
+cargo build -q --locked --release -p pixstore-server --example custom_endpoint_warp
 server_bin="$root/target/release/pixstore-server"
 suite="$root/target/release/pixstore-conformance"
 

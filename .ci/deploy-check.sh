@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${CARGO_TARGET_DIR:-target}/release/pixstore-server
-cargo build --release --locked -q -p pixstore-server --bin pixstore-server
+cargo build --release --locked -q --bin pixstore-server   # the default members' feature set
 echo "--- deploy/server.toml: parsed and validated by pixstore-server"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -150,8 +150,8 @@ if has node; then
   node -e "new (require('./interop/node_modules/better-sqlite3'))(':memory:')" || die "better-sqlite3 does not load"
 fi
 
-step "build: cargo build --release --locked -p pixstore-server"
-cargo build --release --locked -p pixstore-server
+step "build: cargo build --release --locked --bin pixstore-server"
+cargo build --release --locked --bin pixstore-server
 SERVER=${CARGO_TARGET_DIR:-$ROOT/target}/release/pixstore-server
 [ -x "$SERVER" ] || die "$SERVER not built"
 

@@ -47,7 +47,7 @@ command -v curl >/dev/null || die "curl is missing"
 if [ -n "${SOAK_SERVER:-}" ]; then
   SERVER=$SOAK_SERVER
 else
-  cargo build --release --locked -q -p pixstore-server
+  cargo build --release --locked -q --bin pixstore-server   # the default members' feature set
   SERVER=${CARGO_TARGET_DIR:-$ROOT/target}/release/pixstore-server
 fi
 mkdir -p "$RESULTS" "$WORK/data"

@@ -36,7 +36,7 @@ say "npm ci (pixstore 3.2.1, esbuild, playwright-core; pinned by package-lock.js
 (cd "$here" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
 
 say "building pixstore-server and the custom route example (release)"
-(cd "$root" && cargo build --release --locked -q -p pixstore-server --bin pixstore-server --example custom_endpoint_warp)
+(cd "$root" && cargo build --release --locked -q && cargo build --release --locked -q -p pixstore-server --example custom_endpoint_warp)
 
 rm -rf "$out"
 mkdir -p "$out"
