@@ -100,10 +100,19 @@ struct KeyEntry {
     secret: String,
 }
 
+/// The data folder's record of issued key ids ([`ISSUED_FILE`]).
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Issued {
-    highest_kid: u32,
+pub(crate) struct Issued {
+    /// The highest proof key id ever issued.
+    pub(crate) highest_kid: u32,
+    /// The highest key-encryption key id ever issued (`crate::kek`); absent in older records.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) highest_kek: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// How a key file is opened.
@@ -124,7 +133,8 @@ fn invalid(path: &Path, message: impl ToString) -> KeyError {
     KeyError::Invalid { path: path.into(), message: message.to_string() }
 }
 
-fn random_secret() -> Result<[u8; 32], std::io::Error> {
+/// 32 random bytes (a new proof key or key-encryption key).
+pub(crate) fn random_secret() -> Result<[u8; 32], std::io::Error> {
     let mut key = [0u8; 32];
     getrandom::fill(&mut key).map_err(std::io::Error::other)?;
     Ok(key)
@@ -143,18 +153,27 @@ fn to_keyring(path: &Path, file: &KeyFile) -> Result<Keyring, KeyError> {
     Ok(ring)
 }
 
-fn check_mode(path: &Path, allow_insecure: bool) -> Result<(), KeyError> {
+/// The permission bits of a secret file that group or others can read (`None`: owner only, or
+/// not a Unix system).
+pub(crate) fn insecure_mode(path: &Path) -> std::io::Result<Option<u32>> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(path).map_err(io(path))?.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 && !allow_insecure {
-            return Err(KeyError::Insecure { path: path.into(), mode });
+        let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Ok(Some(mode));
         }
     }
     #[cfg(not(unix))]
-    let _ = (path, allow_insecure);
-    Ok(())
+    let _ = path;
+    Ok(None)
+}
+
+fn check_mode(path: &Path, allow_insecure: bool) -> Result<(), KeyError> {
+    match insecure_mode(path).map_err(io(path))? {
+        Some(mode) if !allow_insecure => Err(KeyError::Insecure { path: path.into(), mode }),
+        _ => Ok(()),
+    }
 }
 
 fn read(path: &Path, allow_insecure: bool) -> Result<Option<KeyFile>, KeyError> {
@@ -224,19 +243,42 @@ fn issued(data_dir: &Path) -> Result<Issued, KeyError> {
     }
 }
 
-/// Records `kid` as issued in the data folder (never lowers the record).
-fn record_issued(data_dir: &Path, kid: u32) -> Result<(), KeyError> {
-    let before = issued(data_dir)?;
-    if before.highest_kid >= kid {
+/// The data folder's record of issued key ids.
+pub(crate) fn issued_record(data_dir: &Path) -> Result<Issued, KeyError> {
+    issued(data_dir)
+}
+
+/// Raises the data folder's record with `raise` (which says whether it changed anything).
+fn update_issued(data_dir: &Path, raise: impl FnOnce(&mut Issued) -> bool) -> Result<(), KeyError> {
+    let mut record = issued(data_dir)?;
+    if !raise(&mut record) {
         return Ok(());
     }
     let path = data_dir.join(ISSUED_FILE);
-    let text = serde_json::to_vec(&Issued { highest_kid: kid }).map_err(|e| invalid(&path, e))?;
+    let text = serde_json::to_vec(&record).map_err(|e| invalid(&path, e))?;
     write_bytes(&path, &text, false).map(|_| ())
 }
 
+/// Records `kid` as issued in the data folder (never lowers the record).
+fn record_issued(data_dir: &Path, kid: u32) -> Result<(), KeyError> {
+    update_issued(data_dir, |r| {
+        let raise = r.highest_kid < kid;
+        r.highest_kid = r.highest_kid.max(kid);
+        raise
+    })
+}
+
+/// Records the key-encryption key `kid` as issued in the data folder (never lowers the record).
+pub(crate) fn record_issued_kek(data_dir: &Path, kid: u32) -> Result<(), KeyError> {
+    update_issued(data_dir, |r| {
+        let raise = r.highest_kek < kid;
+        r.highest_kek = r.highest_kek.max(kid);
+        raise
+    })
+}
+
 /// Whether the data folder holds an image (any file under `images/` but the lock stripes).
-fn holds_images(data_dir: &Path) -> bool {
+pub(crate) fn holds_images(data_dir: &Path) -> bool {
     let mut stack = vec![data_dir.join("images")];
     while let Some(dir) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else { continue };
