@@ -765,14 +765,19 @@ mod tests {
         let c = AwsCredentials::from_lookup(env(&[("HOME", "/h"), ("AWS_PROFILE", "cfgonly")]), files).unwrap();
         assert_eq!(c.access_key_id, "AK3");
         let c = AwsCredentials::from_lookup(
-            env(&[("HOME", "/h"), ("AWS_ACCESS_KEY_ID", "E"), ("AWS_SECRET_ACCESS_KEY", "ES"), ("AWS_REGION", "r")]),
+            env(&[
+                ("HOME", "/h"),
+                ("AWS_ACCESS_KEY_ID", "E"),
+                ("AWS_SECRET_ACCESS_KEY", "zq-secret-zq"),
+                ("AWS_REGION", "r"),
+            ]),
             files,
         )
         .unwrap();
         assert_eq!((c.access_key_id.as_str(), c.region.as_deref()), ("E", Some("r")));
         let e = AwsCredentials::from_lookup(env(&[("HOME", "/nowhere")]), files).unwrap_err();
         assert!(e.contains("AWS_ACCESS_KEY_ID") && e.contains("/nowhere/.aws/credentials"), "{e}");
-        assert!(!format!("{c:?}").contains("ES"));
+        assert!(!format!("{c:?}").contains("zq-secret-zq"));
     }
 
     #[test]
