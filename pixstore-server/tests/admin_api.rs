@@ -115,7 +115,8 @@ async fn tokens_from_a_file() {
             ..common::file_config(&dir.path().join("data"))
         })
         .unwrap();
-        let err = pixstore_server::start(config).await.err().expect("refused").to_string();
+        let Err(err) = pixstore_server::start(config).await else { panic!("started") };
+        let err = err.to_string();
         assert!(err.contains("chmod 600"), "{err}");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
