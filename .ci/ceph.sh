@@ -9,7 +9,7 @@
 #
 # $CEPH_DIR (default target/ceph) holds the configuration, keyrings, data, logs and PID files;
 # `start` wipes it first. The env file sets PIXSTORE_TEST_S3_ENDPOINT, PIXSTORE_TEST_S3_BUCKET,
-# AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION: the tests that need S3 read them
+# PIXSTORE_TEST_S3_ENGINE (rgw), AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION: the tests that need S3 read them
 # (they are skipped loudly without them, and fail instead when PIXSTORE_REQUIRE_S3=1).
 # Facts behind the settings: single-node pools of size 1 with 8 PGs and no autoscaler, a fast
 # paxos (radosgw creates its pools on its first start), tcp_nodelay on the beast frontend
@@ -179,6 +179,7 @@ EOF
   cat >"$dir/env" <<EOF
 export PIXSTORE_TEST_S3_ENDPOINT=http://127.0.0.1:$rgw_port
 export PIXSTORE_TEST_S3_BUCKET=$bucket
+export PIXSTORE_TEST_S3_ENGINE=rgw
 export AWS_ACCESS_KEY_ID=$access
 export AWS_SECRET_ACCESS_KEY=$secret_key
 export AWS_REGION=us-east-1
