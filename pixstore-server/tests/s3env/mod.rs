@@ -30,7 +30,9 @@ impl S3Env {
                 if var("PIXSTORE_REQUIRE_S3").as_deref() == Some("1") {
                     panic!("{message}; PIXSTORE_REQUIRE_S3=1 makes this a failure");
                 }
-                eprintln!("\n!!!!!!!! {message} !!!!!!!!\n");
+                // Straight to the stderr handle: libtest captures eprintln!, and a skip must show.
+                use std::io::Write as _;
+                let _ = writeln!(std::io::stderr(), "\n!!!!!!!! {message} !!!!!!!!\n");
                 None
             }
         }
