@@ -17,7 +17,6 @@
 //! the signing key; older keys keep verifying until removed. A key file that group or others can
 //! read is refused unless `allowInsecureKeyFile` says otherwise.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -187,46 +186,21 @@ fn read(path: &Path, allow_insecure: bool) -> Result<Option<KeyFile>, KeyError> 
     }
 }
 
-/// Writes `bytes` through a new, exclusively created temporary file beside `path` (never a file
-/// or link someone else prepared), mode 0600, fsynced; then renames it over `path` or, with
-/// `create_only`, links it there only if `path` does not exist (`Ok(false)` if it does: two
-/// processes generating the first key at once agree on the winner's).
+/// Writes `bytes` atomically and durably (`pixstore-fs`: an exclusively created temporary file
+/// beside `path`, never a file or link someone else prepared, mode 0600, fsynced, renamed, the
+/// folder fsynced). With `create_only`, only if `path` does not exist (`Ok(false)` if it does:
+/// two processes generating the first key at once agree on the winner's).
 fn write_bytes(path: &Path, bytes: &[u8], create_only: bool) -> Result<bool, KeyError> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let mut nonce = [0u8; 8];
-    getrandom::fill(&mut nonce).map_err(|e| io(path)(std::io::Error::other(e)))?;
-    let tmp = dir.join(format!(".proof-keys.{}.tmp", u64::from_le_bytes(nonce)));
-    {
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let mut f = opts.open(&tmp).map_err(io(&tmp))?;
-        let written = f.write_all(bytes).and_then(|()| f.sync_all());
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(io(&tmp)(e));
+    match pixstore_fs::AtomicWrite::new().replace(!create_only).write(path, bytes) {
+        Ok(()) => Ok(true),
+        Err(e) if create_only && e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => {
+            let at = e.path().to_path_buf();
+            Err(io(&at)(e.into_io()))
         }
     }
-    let placed = if create_only {
-        // A hard link fails if the key file exists; the temporary name goes either way.
-        let linked = std::fs::hard_link(&tmp, path);
-        let _ = std::fs::remove_file(&tmp);
-        match linked {
-            Ok(()) => true,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
-            Err(e) => return Err(io(path)(e)),
-        }
-    } else {
-        if let Err(e) = std::fs::rename(&tmp, path) {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(io(path)(e));
-        }
-        true
-    };
-    crate::store::sync_dir(dir).map_err(io(dir))?;
-    Ok(placed)
 }
 
 fn write_with(path: &Path, file: &KeyFile, create_only: bool) -> Result<bool, KeyError> {

@@ -10,7 +10,7 @@
 //!   `If-None-Match` (304: the cached version is current; its body is not sent again), so every
 //!   answer reflects every update any instance acknowledged before the request was sent (S3
 //!   and RGW are strongly consistent for single-object reads after writes), at the cost of one
-//!   round trip per request (docs/s3.md has the measured figure). Loads are never coalesced: a
+//!   round trip per request (bench/s3.sh measures it). Loads are never coalesced: a
 //!   request that joined a GET sent before it arrived could miss an update acknowledged in
 //!   between;
 //! - **delete** is `HEAD` (did it exist?) then `DELETE`; **list** is `ListObjectsV2`.
@@ -18,7 +18,7 @@
 //! Objects are named `<prefix>/<id>` (the id validated first, spec ID-4); their content is the
 //! stored version ([`StoredImage`]), normally wrapped (keys sealed at rest, [`crate::kek`]).
 //!
-//! **Engines differ from AWS** (measured on Ceph RGW 16, `docs/s3.md`): RGW compares `If-Match`
+//! **Engines differ from AWS** (seen on Ceph RGW 16, tests in `tests/store_contract.rs`): RGW compares `If-Match`
 //! on `PUT` with the raw header text, so the quoted ETag that it returns never matches: the ETag
 //! is sent without quotes (AWS and MinIO strip the quotes, so the bare form works for all of
 //! them). RGW answers `If-Match` on a missing key with 412 (AWS: 404): both become "the version
@@ -28,15 +28,16 @@
 //! written twice), other bytes that another writer won, and the expected version still in place
 //! that the store really failed. No request is retried blindly.
 //!
-//! **Why rusty-s3 + reqwest** (measured on this project's 2-core machine, docs/s3.md): rusty-s3
-//! is a sans-IO signer (SigV4 presigned URLs): we send the exact headers we choose (the bare
-//! `If-Match` RGW needs), see every status (no retry layer that turns a 412 or a 500 into
-//! something else, or repeats a conditional PUT), and reuse the HTTP client the tree already
-//! has (reqwest on hyper 1 and rustls). `object_store` fits the API (conditional put modes, 304
-//! as `NotModified`) but quotes ETags as S3 returns them, maps statuses into its own error
-//! kinds and retries unless configured not to; `aws-sdk-s3` gives full control but builds
-//! several times longer and larger. Credentials follow the AWS conventions (below) without
-//! aws-config's dependency tree.
+//! **Why rusty-s3 + reqwest** (docs/s3.md has the comparison): rusty-s3 is a sans-IO signer
+//! (SigV4 presigned URLs): we send the exact headers we choose (the bare `If-Match` RGW needs),
+//! see every status (no retry layer that turns a 412 or a 500 into something else, or repeats a
+//! conditional PUT), and reuse the HTTP client the tree already has (reqwest on hyper 1 and
+//! rustls); it added 17 crates to `Cargo.lock`. `object_store` fits the API (conditional put
+//! modes, 304 as `NotModified`) but sends ETags quoted as S3 returns them (RGW refuses those),
+//! maps statuses into its own error kinds and retries unless configured not to; `aws-sdk-s3`
+//! gives full control but brings the smithy runtime and its retry layer (their build cost was
+//! not measured here). Credentials follow the AWS conventions (below) without aws-config's
+//! dependency tree.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -36,7 +36,7 @@
 
 use std::fs::File;
 use std::future::Future;
-use std::io::{Read as _, Write as _};
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -556,7 +556,7 @@ impl FsStore {
                     sync_dir(parent).map_err(io_err(parent))?;
                 }
             }
-            match Self::write_version_in(dir, path, image) {
+            match Self::write_version_in(path, image) {
                 Err(StoreError::Io { source, .. })
                     if source.kind() == std::io::ErrorKind::NotFound && attempt < DIR_RACE_ATTEMPTS => {}
                 other => return other,
@@ -564,21 +564,13 @@ impl FsStore {
         }
     }
 
-    fn write_version_in(dir: &Path, path: &Path, image: &StoredImage) -> Result<(), StoreError> {
-        let mut nonce = [0u8; 8];
-        getrandom::fill(&mut nonce).map_err(|e| io_err(path)(std::io::Error::other(e)))?;
-        let tmp = dir.join(format!(".{}.tmp", u64::from_le_bytes(nonce)));
-        let result = (|| {
-            let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(io_err(&tmp))?;
-            f.write_all(image.stored_bytes()).map_err(io_err(&tmp))?;
-            f.sync_all().map_err(io_err(&tmp))?;
-            std::fs::rename(&tmp, path).map_err(io_err(path))?;
-            sync_dir(dir).map_err(io_err(dir))
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result
+    /// One atomic, durable write (`pixstore-fs`: temporary file, fsync, rename, folder fsync),
+    /// mode 0666 less the umask as before (the keys inside are sealed, spec §12.6).
+    fn write_version_in(path: &Path, image: &StoredImage) -> Result<(), StoreError> {
+        pixstore_fs::AtomicWrite::new().mode(0o666).write(path, image.stored_bytes()).map_err(|e| {
+            let at = e.path().to_path_buf();
+            StoreError::Io { path: at, source: e.into_io() }
+        })
     }
 
     fn current_token(path: &Path) -> Result<Option<Token>, StoreError> {
@@ -672,7 +664,11 @@ fn remove_temporaries(root: &Path) -> Result<(), StoreError> {
             let name = name.to_string_lossy();
             if entry.file_type().map_err(io_err(&path))?.is_dir() {
                 stack.push(path);
-            } else if name.starts_with('.') && name.ends_with(".tmp") && is_stale(&entry) {
+            } else if (pixstore_fs::is_temporary(entry.file_name().as_os_str())
+                || (name.starts_with('.') && name.ends_with(".tmp")))
+                && is_stale(&entry)
+            {
+                // pixstore-fs's temporaries, and the `.N.tmp` names of older servers.
                 // Only old ones: another process (the CLI beside the server, another instance)
                 // may be between its write and its rename right now.
                 std::fs::remove_file(&path).map_err(io_err(&path))?;
