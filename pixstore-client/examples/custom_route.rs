@@ -22,7 +22,7 @@ use pixstore_client::{Client, FetchError, Source};
 use pixstore_server::config::{Config, FileConfig};
 use pixstore_server::endpoint::{self, RequestParts};
 use pixstore_server::service::ImageService;
-use pixstore_server::store::FsStore;
+use pixstore_server::store::StoreBackend;
 use warp::http::StatusCode;
 use warp::Filter;
 
@@ -60,7 +60,7 @@ impl Fetcher<PlayerContext> for PlayerImageFetcher {
 
 /// The app's server: authentication first, then the reference server's serving logic.
 fn app(
-    service: Arc<ImageService<FsStore>>,
+    service: Arc<ImageService<StoreBackend>>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
     let allowed = |auth: Option<String>, player: u32| {
         auth.and_then(|h| h.strip_prefix("Bearer ").map(str::to_owned))

@@ -23,7 +23,7 @@ use pixstore_client::{Client, FetchError, GetImageError, Source};
 use pixstore_server::config::{Config, FileConfig};
 use pixstore_server::endpoint::{self, RequestParts};
 use pixstore_server::service::ImageService;
-use pixstore_server::store::FsStore;
+use pixstore_server::store::StoreBackend;
 use warp::http::StatusCode;
 use warp::Filter;
 
@@ -65,7 +65,7 @@ fn authorize(header: Option<String>, player: u32) -> bool {
         .is_some_and(|token| allowed.iter().any(|(t, p)| *t == token && *p == player))
 }
 
-async fn app() -> (SocketAddr, Arc<ImageService<FsStore>>, tempfile::TempDir) {
+async fn app() -> (SocketAddr, Arc<ImageService<StoreBackend>>, tempfile::TempDir) {
     let data = tempfile::tempdir().unwrap();
     let config = Config::resolve(FileConfig {
         data_dir: Some(data.path().to_path_buf()),

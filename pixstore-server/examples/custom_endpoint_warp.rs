@@ -30,7 +30,7 @@ use std::sync::Arc;
 use pixstore_server::config::{Config, FileConfig};
 use pixstore_server::endpoint::{self, RequestParts};
 use pixstore_server::service::ImageService;
-use pixstore_server::store::FsStore;
+use pixstore_server::store::StoreBackend;
 use warp::http::StatusCode;
 use warp::Filter;
 
@@ -44,7 +44,7 @@ fn authorize(header: Option<String>, player: u32) -> bool {
 }
 
 fn app(
-    service: Arc<ImageService<FsStore>>,
+    service: Arc<ImageService<StoreBackend>>,
     origin: &str,
 ) -> Result<impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone, Box<dyn std::error::Error>>
 {

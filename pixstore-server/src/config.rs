@@ -84,6 +84,57 @@ pub struct FileConfig {
     /// Allowed proof clock skew in ms (0..=60000) [default: 5000].
     #[cfg_attr(feature = "cli", arg(long = "skew-ms", env = "PIXSTORE_SKEW_MS", global = true))]
     pub proof_skew_ms: Option<u64>,
+    /// Where images are stored: `fs:DIR` (the filesystem store in DIR, as --data-dir DIR) or
+    /// `s3://BUCKET/PREFIX` (an S3-compatible object store; see --s3-endpoint) [default: fs:DATA_DIR].
+    #[cfg_attr(
+        feature = "cli",
+        arg(long = "store", env = "PIXSTORE_STORE", global = true, value_name = "fs:DIR|s3://BUCKET/PREFIX")
+    )]
+    pub store: Option<String>,
+    /// The S3 service's URL, e.g. http://127.0.0.1:7480 for a local Ceph RGW or MinIO [default: AWS, https://s3.REGION.amazonaws.com].
+    #[cfg_attr(feature = "cli", arg(long = "s3-endpoint", env = "PIXSTORE_S3_ENDPOINT", global = true))]
+    pub s3_endpoint: Option<String>,
+    /// The S3 region [default: AWS_REGION, AWS_DEFAULT_REGION, the profile's region, us-east-1].
+    #[cfg_attr(feature = "cli", arg(long = "s3-region", env = "PIXSTORE_S3_REGION", global = true))]
+    pub s3_region: Option<String>,
+    /// Path-style S3 URLs (host/bucket/key; RGW, MinIO and IP addresses need them) [default: false: bucket.host/key].
+    #[cfg_attr(feature = "cli", arg(long = "s3-path-style", env = "PIXSTORE_S3_PATH_STYLE", global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL"))]
+    pub s3_path_style: Option<bool>,
+    /// Timeout of one request to the S3 service, in ms [default: 10000].
+    #[cfg_attr(feature = "cli", arg(long = "s3-timeout-ms", env = "PIXSTORE_S3_TIMEOUT_MS", global = true))]
+    pub s3_timeout_ms: Option<u64>,
+    /// Seal every new version's AES key, IV and tag under a key-encryption key (spec §12.6)
+    /// [default: true for S3 and for new data folders; folders with plaintext images stay plain until `kek init`].
+    #[cfg_attr(feature = "cli", arg(long = "wrap-keys", env = "PIXSTORE_WRAP_KEYS", global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL"))]
+    pub wrap_keys: Option<bool>,
+    /// Key-encryption key file [default: DATA_DIR/kek.json].
+    #[cfg_attr(feature = "cli", arg(long = "kek-file", env = "PIXSTORE_KEK_FILE", global = true))]
+    pub kek_file: Option<PathBuf>,
+    /// The KEK file's JSON inline (wins over the file; nothing is written) [default: unset].
+    #[cfg_attr(
+        feature = "cli",
+        arg(long = "keks-json", env = "PIXSTORE_KEKS", global = true, hide_env_values = true, hide = true)
+    )]
+    pub keks: Option<String>,
+    /// Bearer tokens of the admin API (the control listener), comma-separated [default: none].
+    #[cfg_attr(
+        feature = "cli",
+        arg(
+            long = "admin-tokens",
+            env = "PIXSTORE_ADMIN_TOKENS",
+            global = true,
+            value_delimiter = ',',
+            hide_env_values = true
+        )
+    )]
+    pub admin_tokens: Option<Vec<String>>,
+    /// File of admin API bearer tokens, one per line (# comments; owner-only like key files) [default: none].
+    #[cfg_attr(feature = "cli", arg(long = "admin-tokens-file", env = "PIXSTORE_ADMIN_TOKENS_FILE", global = true))]
+    pub admin_tokens_file: Option<PathBuf>,
+    /// Offer the control interface's test clock (spec CTRL-8; moving it breaks real clients' proofs)
+    /// [default: true without admin tokens, false with them].
+    #[cfg_attr(feature = "cli", arg(long = "test-clock", env = "PIXSTORE_TEST_CLOCK", global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL"))]
+    pub test_clock: Option<bool>,
     /// Folder for images and proof keys [default: ./pixstore-data].
     #[cfg_attr(feature = "cli", arg(long = "data-dir", env = "PIXSTORE_DATA_DIR", global = true))]
     pub data_dir: Option<PathBuf>,
@@ -245,6 +296,16 @@ pub struct SideListener {
     pub tls: bool,
 }
 
+/// Where images are stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreConfig {
+    /// The filesystem store in [`Config::data_dir`].
+    Fs,
+    /// An S3-compatible object store.
+    S3(crate::s3::S3Location),
+}
+
 /// A validated configuration.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -261,8 +322,23 @@ pub struct Config {
     pub window: Window,
     /// Verifier clock skew (PROOF-9).
     pub skew_ms: u64,
-    /// Where images and keys live.
+    /// Where images and keys live (with an S3 store: the proof keys and KEKs by default).
     pub data_dir: PathBuf,
+    /// Where images are stored.
+    pub store: StoreConfig,
+    /// Whether new versions are sealed under a KEK: `Some` when configured (`wrapKeys`), `None`
+    /// for the default (on for S3 and new data folders, see [`crate::open_service`]).
+    pub wrap_keys: Option<bool>,
+    /// The KEK file (used by `kek init`/`kek rotate`, and by the server unless `keks` is inline).
+    pub kek_file: PathBuf,
+    /// Where the server takes its KEKs from.
+    pub keks: crate::kek::KekSource,
+    /// Admin API bearer tokens given directly (`adminTokens`).
+    pub admin_tokens: Vec<String>,
+    /// The admin API token file (`adminTokensFile`), read at start.
+    pub admin_tokens_file: Option<PathBuf>,
+    /// Whether the control interface offers the test clock (CTRL-8).
+    pub test_clock: bool,
     /// The proof keyring file (used by `keys rotate`, and by the server unless `keys` is inline).
     pub proof_keys_file: PathBuf,
     /// Where the server takes its proof keys from.
@@ -363,6 +439,43 @@ impl ConfigBuilder {
     /// `dataDir`.
     pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.0.data_dir = Some(dir.into());
+        self
+    }
+    /// `store`: `fs:DIR` or `s3://BUCKET/PREFIX`.
+    pub fn store(mut self, store: &str) -> Self {
+        self.0.store = Some(store.into());
+        self
+    }
+    /// `s3Endpoint`, `s3Region` and `s3PathStyle`.
+    pub fn s3_service(mut self, endpoint: Option<&str>, region: Option<&str>, path_style: bool) -> Self {
+        self.0.s3_endpoint = endpoint.map(str::to_owned);
+        self.0.s3_region = region.map(str::to_owned);
+        self.0.s3_path_style = Some(path_style);
+        self
+    }
+    /// `wrapKeys`.
+    pub fn wrap_keys(mut self, on: bool) -> Self {
+        self.0.wrap_keys = Some(on);
+        self
+    }
+    /// `kekFile`.
+    pub fn kek_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.0.kek_file = Some(path.into());
+        self
+    }
+    /// `keks`: the KEK file's JSON inline.
+    pub fn keks_json(mut self, json: &str) -> Self {
+        self.0.keks = Some(json.into());
+        self
+    }
+    /// `adminTokens`.
+    pub fn admin_tokens(mut self, tokens: &[&str]) -> Self {
+        self.0.admin_tokens = Some(tokens.iter().map(|t| (*t).to_owned()).collect());
+        self
+    }
+    /// `testClock`.
+    pub fn test_clock(mut self, on: bool) -> Self {
+        self.0.test_clock = Some(on);
         self
     }
     /// `proofKeysFile`.
@@ -541,7 +654,71 @@ impl Config {
         if skew_ms > MAX_SKEW_MS {
             return Err(invalid("proofSkewMs", skew_ms, "at most 60000 ms"));
         }
-        let data_dir = f.data_dir.unwrap_or_else(|| PathBuf::from("./pixstore-data"));
+        let (store, store_dir) = match f.store.as_deref() {
+            None => (StoreConfig::Fs, None),
+            Some(text) if text.starts_with("fs:") => {
+                let dir = text.get(3..).unwrap_or_default();
+                if dir.is_empty() {
+                    return Err(invalid("store", text, "fs:DIR with a folder, or s3://BUCKET/PREFIX"));
+                }
+                (StoreConfig::Fs, Some(PathBuf::from(dir)))
+            }
+            Some(text) if text.starts_with("s3://") => {
+                let location = crate::s3::S3Location::parse(text).map_err(|_| {
+                    invalid(
+                        "store",
+                        text,
+                        "s3://BUCKET/PREFIX with a bucket of 3 to 63 lowercase letters, digits, '-' and '.'",
+                    )
+                })?;
+                let timeout = positive_ms("s3TimeoutMs", f.s3_timeout_ms, Duration::from_secs(10))?;
+                if let Some(e) = &f.s3_endpoint {
+                    let ok =
+                        url::Url::parse(e).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+                    if !ok {
+                        return Err(invalid(
+                            "s3Endpoint",
+                            e,
+                            "an http:// or https:// URL such as http://127.0.0.1:7480",
+                        ));
+                    }
+                }
+                let location = location
+                    .with_service(f.s3_endpoint.clone(), f.s3_region.clone(), f.s3_path_style.unwrap_or(false))
+                    .with_timeout(timeout);
+                (StoreConfig::S3(location), None)
+            }
+            Some(text) => return Err(invalid("store", text, "fs:DIR or s3://BUCKET/PREFIX")),
+        };
+        let data_dir = match (store_dir, f.data_dir) {
+            (Some(a), Some(b)) if a != b => {
+                return Err(invalid(
+                    "store",
+                    format!("fs:{} with dataDir = {}", a.display(), b.display()),
+                    "one folder: give fs:DIR or dataDir, not two different ones",
+                ))
+            }
+            (Some(a), _) => a,
+            (None, Some(b)) => b,
+            (None, None) => PathBuf::from("./pixstore-data"),
+        };
+        let kek_file = f.kek_file.unwrap_or_else(|| data_dir.join("kek.json"));
+        let admin_tokens: Vec<String> = f
+            .admin_tokens
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+            .collect();
+        if let Some(short) = admin_tokens.iter().find(|t| t.len() < crate::control::MIN_TOKEN_LEN) {
+            return Err(invalid(
+                "adminTokens",
+                format!("a token of {} characters", short.len()),
+                "tokens of at least 16 characters (e.g. `openssl rand -base64 32`)",
+            ));
+        }
+        let authenticated = !admin_tokens.is_empty() || f.admin_tokens_file.is_some();
+        let test_clock = f.test_clock.unwrap_or(!authenticated);
         let proof_keys_file = f.proof_keys_file.unwrap_or_else(|| data_dir.join("proof-keys.json"));
         let image_formats = match f.image_formats {
             None => DEFAULT_FORMATS.to_vec(),
@@ -599,8 +776,16 @@ impl Config {
             }
             Ok(on)
         };
-        // CTRL-7: off unless enabled, loopback unless `controlPublic`.
+        // CTRL-7: off unless enabled, loopback unless `controlPublic`; a public admin API needs
+        // tokens (it creates and deletes images and hands out keys).
         let control_tls = side_tls("controlTls", f.control_tls)?;
+        if f.control_public.unwrap_or(false) && f.control.unwrap_or(false) && !authenticated {
+            return Err(invalid(
+                "controlPublic",
+                true,
+                "adminTokens or adminTokensFile as well: a control interface beyond loopback must authenticate",
+            ));
+        }
         let control = if f.control.unwrap_or(false) {
             Some(side_listener(
                 "controlListen",
@@ -666,6 +851,16 @@ impl Config {
             window,
             skew_ms,
             data_dir,
+            store,
+            wrap_keys: f.wrap_keys,
+            keks: match f.keks {
+                Some(text) => crate::kek::KekSource::Inline(text),
+                None => crate::kek::KekSource::File(kek_file.clone()),
+            },
+            kek_file,
+            admin_tokens,
+            admin_tokens_file: f.admin_tokens_file,
+            test_clock,
             keys: match f.proof_keys {
                 Some(text) => crate::keys::KeySource::Inline(text),
                 None => crate::keys::KeySource::File(proof_keys_file.clone()),

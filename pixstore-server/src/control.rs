@@ -1,8 +1,22 @@
-//! The control interface (spec Appendix A): what the conformance suite uses to create, update,
-//! delete and fetch records of images on an implementation under test. Off by default; loopback
-//! only unless configured otherwise.
+//! The admin API: what an app backend in any language uses to store, replace and delete images,
+//! check that one exists and get a fresh [`ImageRecord`] to hand to its client. It is also the
+//! control interface of spec Appendix A, which the conformance suite drives. Off by default,
+//! loopback only unless configured otherwise (CTRL-7); with admin tokens configured every request
+//! needs `Authorization: Bearer TOKEN` (CTRL-9), and a listener beyond loopback needs them.
+//! Routes, statuses and a Node example: `docs/admin-api.md`.
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /info` | CTRL-1 |
+//! | `POST /images[?dir=D]` | store (CTRL-2): 201 and the record |
+//! | `PUT /images/{id}` | replace (CTRL-3): 200 and the new record |
+//! | `DELETE /images/{id}` | delete (CTRL-4): 204 |
+//! | `GET /images/{id}/record` | a fresh record (CTRL-5) |
+//! | `GET` or `HEAD /images/{id}` | exists (CTRL-10): 200 `{"id", "exists": true, "token"}` or 404 |
+//! | `GET`, `PUT /clock` | the test clock (CTRL-8), only with `testClock` |
 
 use std::convert::Infallible;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -26,6 +40,146 @@ pub struct Info {
     pub skew_ms: u64,
     /// The configured `Access-Control-Allow-Origin` of the endpoint (HTTP-6).
     pub allow_origin: String,
+    /// Whether the test clock (CTRL-8) is offered.
+    pub test_clock: bool,
+    /// Who may call (CTRL-9).
+    pub auth: Auth,
+}
+
+/// The shortest admin token accepted (a guessable token would open the API).
+pub const MIN_TOKEN_LEN: usize = 16;
+
+/// Why the admin tokens could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// The token file could not be read.
+    #[error("admin token file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The token file can be read by group or others.
+    #[error("admin token file {path} is readable by group or others (mode {mode:o}): run `chmod 600 {path}`, or pass --allow-insecure-key-file to accept it")]
+    Insecure {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// A token is too short, or the file has none.
+    #[error("admin token file {path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The admin API's bearer tokens (CTRL-9), kept as SHA-256 digests: a presented token is hashed
+/// and compared with every configured digest in constant time (no early exit, and the hash
+/// hides the configured tokens' lengths). No token configured: every request is let through
+/// (the listener is then loopback only, see `Config::resolve`).
+#[derive(Clone, Default)]
+pub struct Auth {
+    digests: Arc<Vec<[u8; 32]>>,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth").field("tokens", &self.digests.len()).finish()
+    }
+}
+
+/// Why a request was refused by [`Auth::check`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// No `Authorization: Bearer` header.
+    Missing,
+    /// A bearer token that is not one of the configured ones.
+    Invalid,
+}
+
+impl warp::reject::Reject for Refusal {}
+
+fn digest(token: &[u8]) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(token).into()
+}
+
+impl Auth {
+    /// Tokens given directly.
+    pub fn new<T: AsRef<str>>(tokens: &[T]) -> Auth {
+        Auth { digests: Arc::new(tokens.iter().map(|t| digest(t.as_ref().as_bytes())).collect()) }
+    }
+
+    /// The configuration's tokens: `adminTokens` and the lines of `adminTokensFile` (owner-only
+    /// unless `allowInsecureKeyFile`; `#` starts a comment).
+    pub fn load(config: &crate::config::Config) -> Result<Auth, AuthError> {
+        let mut tokens = config.admin_tokens.clone();
+        if let Some(path) = &config.admin_tokens_file {
+            tokens.extend(read_tokens(path, config.allow_insecure_key_file)?);
+        }
+        Ok(Auth::new(&tokens))
+    }
+
+    /// Whether requests must authenticate.
+    pub fn enabled(&self) -> bool {
+        !self.digests.is_empty()
+    }
+
+    /// Checks an `Authorization` header value.
+    pub fn check(&self, authorization: Option<&str>) -> Result<(), Refusal> {
+        use subtle::ConstantTimeEq as _;
+        if !self.enabled() {
+            return Ok(());
+        }
+        let token = authorization
+            .and_then(|v| v.trim().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim())
+            .ok_or(Refusal::Missing)?;
+        let presented = digest(token.as_bytes());
+        let mut found = subtle::Choice::from(0);
+        for d in self.digests.iter() {
+            found |= d.ct_eq(&presented);
+        }
+        if bool::from(found) {
+            Ok(())
+        } else {
+            Err(Refusal::Invalid)
+        }
+    }
+}
+
+fn read_tokens(path: &Path, allow_insecure: bool) -> Result<Vec<String>, AuthError> {
+    let text = std::fs::read_to_string(path).map_err(|source| AuthError::Io { path: path.into(), source })?;
+    if let Some(mode) =
+        crate::keys::insecure_mode(path).map_err(|source| AuthError::Io { path: path.into(), source })?
+    {
+        if !allow_insecure {
+            return Err(AuthError::Insecure { path: path.into(), mode });
+        }
+    }
+    let tokens: Vec<String> = text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or_default().trim().to_owned())
+        .filter(|l| !l.is_empty())
+        .collect();
+    if tokens.is_empty() {
+        return Err(AuthError::Invalid { path: path.into(), message: "no token in the file".into() });
+    }
+    if let Some(short) = tokens.iter().find(|t| t.len() < MIN_TOKEN_LEN) {
+        return Err(AuthError::Invalid {
+            path: path.into(),
+            message: format!("a token of {} characters: tokens need at least {MIN_TOKEN_LEN}", short.len()),
+        });
+    }
+    Ok(tokens)
 }
 
 fn json_response(status: StatusCode, value: &serde_json::Value) -> Response {
@@ -120,8 +274,13 @@ pub fn routes<S: Store>(
     implementation: String,
 ) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
     let max = service.options().max_image_bytes;
+    let test_clock = info.test_clock;
+    let auth = info.auth.clone();
     // CTRL-1's features registry: what this implementation offers.
-    let mut features = vec!["dir-prefix", "percent-encoded-ids", "key-rotation", "clock"];
+    let mut features = vec!["dir-prefix", "percent-encoded-ids", "key-rotation", "exists"];
+    if test_clock {
+        features.push("clock");
+    }
     if service
         .options()
         .image_formats
@@ -215,37 +374,74 @@ pub fn routes<S: Store>(
             }
         },
     );
-    // CTRL-8: the test clock (minting, verification and token assignment).
+    // CTRL-10: whether an image exists, and its current token (no key, no proof).
+    let exists = warp::path!("images" / String).and(warp::get().or(warp::head()).unify()).and(with()).then(
+        |raw: String, s: Arc<ImageService<S>>| async move {
+            let id = match decode_id(&raw) {
+                Ok(id) => id,
+                Err(r) => return *r,
+            };
+            match s.token(&id).await {
+                Ok(Some(token)) => {
+                    json_response(StatusCode::OK, &json!({ "id": id, "exists": true, "token": token.get() }))
+                }
+                Ok(None) => error(StatusCode::NOT_FOUND, format!("no image with id {id:?}")),
+                Err(e) => service_error(&e),
+            }
+        },
+    );
+    // CTRL-8: the test clock (minting, verification and token assignment), when offered.
+    let clock_on = warp::any().and_then(move || async move {
+        if test_clock {
+            Ok(())
+        } else {
+            Err(warp::reject::not_found())
+        }
+    });
     let clock_get = warp::path!("clock")
+        .and(clock_on)
+        .untuple_one()
         .and(warp::get())
         .and(with())
         .map(|s: Arc<ImageService<S>>| json_response(StatusCode::OK, &json!({ "nowMs": s.now() })));
-    let clock_put =
-        warp::path!("clock").and(warp::put()).and(body).and(with()).map(|bytes: Bytes, s: Arc<ImageService<S>>| {
-            match clock_setting(&bytes) {
-                Ok(setting) => {
-                    s.set_clock(setting);
-                    tracing::info!(?setting, "control interface: clock changed");
-                    json_response(StatusCode::OK, &json!({ "nowMs": s.now() }))
-                }
-                Err(message) => error(StatusCode::BAD_REQUEST, message),
+    let clock_put = warp::path!("clock").and(clock_on).untuple_one().and(warp::put()).and(body).and(with()).map(
+        |bytes: Bytes, s: Arc<ImageService<S>>| match clock_setting(&bytes) {
+            Ok(setting) => {
+                s.set_clock(setting);
+                tracing::info!(?setting, "control interface: clock changed");
+                json_response(StatusCode::OK, &json!({ "nowMs": s.now() }))
             }
-        });
-    info_route
-        .or(clock_get)
-        .unify()
-        .or(clock_put)
-        .unify()
-        .or(create)
-        .unify()
-        .or(update)
-        .unify()
-        .or(delete)
-        .unify()
-        .or(fresh)
-        .unify()
+            Err(message) => error(StatusCode::BAD_REQUEST, message),
+        },
+    );
+    // CTRL-9: every route behind the bearer token, when tokens are configured.
+    let authorized = warp::header::optional::<String>("authorization").and_then(move |h: Option<String>| {
+        let result = auth.check(h.as_deref()).map_err(warp::reject::custom);
+        async move { result }
+    });
+    authorized
+        .untuple_one()
+        .and(
+            info_route
+                .or(clock_get)
+                .unify()
+                .or(clock_put)
+                .unify()
+                .or(create)
+                .unify()
+                .or(update)
+                .unify()
+                .or(delete)
+                .unify()
+                .or(fresh)
+                .unify()
+                .or(exists)
+                .unify(),
+        )
         .recover(|rejection: warp::Rejection| async move {
-            let r = if rejection.find::<TooLarge>().is_some() {
+            let r = if let Some(refusal) = rejection.find::<Refusal>() {
+                unauthorized(*refusal)
+            } else if rejection.find::<TooLarge>().is_some() {
                 error(StatusCode::PAYLOAD_TOO_LARGE, "image larger than maxImageBytes")
             } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
                 error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
@@ -255,6 +451,23 @@ pub fn routes<S: Store>(
             Ok::<_, Infallible>(r)
         })
         .unify()
+}
+
+/// CTRL-9: 401 with `WWW-Authenticate: Bearer` (RFC 6750), as a CTRL-6 JSON error.
+fn unauthorized(refusal: Refusal) -> Response {
+    let (message, challenge) = match refusal {
+        Refusal::Missing => (
+            "this admin API needs `Authorization: Bearer TOKEN` (a token of adminTokens or adminTokensFile)",
+            "Bearer realm=\"pixstore-admin\"",
+        ),
+        _ => (
+            "the bearer token is not one of the admin API's tokens",
+            "Bearer realm=\"pixstore-admin\", error=\"invalid_token\"",
+        ),
+    };
+    let mut r = error(StatusCode::UNAUTHORIZED, message);
+    r.headers_mut().insert("www-authenticate", warp::http::HeaderValue::from_static(challenge));
+    r
 }
 
 /// The control routes (or any warp filter) as an application of the connection layer (see

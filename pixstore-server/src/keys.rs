@@ -17,7 +17,6 @@
 //! the signing key; older keys keep verifying until removed. A key file that group or others can
 //! read is refused unless `allowInsecureKeyFile` says otherwise.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -100,10 +99,19 @@ struct KeyEntry {
     secret: String,
 }
 
+/// The data folder's record of issued key ids ([`ISSUED_FILE`]).
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Issued {
-    highest_kid: u32,
+pub(crate) struct Issued {
+    /// The highest proof key id ever issued.
+    pub(crate) highest_kid: u32,
+    /// The highest key-encryption key id ever issued (`crate::kek`); absent in older records.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) highest_kek: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// How a key file is opened.
@@ -124,7 +132,8 @@ fn invalid(path: &Path, message: impl ToString) -> KeyError {
     KeyError::Invalid { path: path.into(), message: message.to_string() }
 }
 
-fn random_secret() -> Result<[u8; 32], std::io::Error> {
+/// 32 random bytes (a new proof key or key-encryption key).
+pub(crate) fn random_secret() -> Result<[u8; 32], std::io::Error> {
     let mut key = [0u8; 32];
     getrandom::fill(&mut key).map_err(std::io::Error::other)?;
     Ok(key)
@@ -143,18 +152,27 @@ fn to_keyring(path: &Path, file: &KeyFile) -> Result<Keyring, KeyError> {
     Ok(ring)
 }
 
-fn check_mode(path: &Path, allow_insecure: bool) -> Result<(), KeyError> {
+/// The permission bits of a secret file that group or others can read (`None`: owner only, or
+/// not a Unix system).
+pub(crate) fn insecure_mode(path: &Path) -> std::io::Result<Option<u32>> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(path).map_err(io(path))?.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 && !allow_insecure {
-            return Err(KeyError::Insecure { path: path.into(), mode });
+        let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Ok(Some(mode));
         }
     }
     #[cfg(not(unix))]
-    let _ = (path, allow_insecure);
-    Ok(())
+    let _ = path;
+    Ok(None)
+}
+
+fn check_mode(path: &Path, allow_insecure: bool) -> Result<(), KeyError> {
+    match insecure_mode(path).map_err(io(path))? {
+        Some(mode) if !allow_insecure => Err(KeyError::Insecure { path: path.into(), mode }),
+        _ => Ok(()),
+    }
 }
 
 fn read(path: &Path, allow_insecure: bool) -> Result<Option<KeyFile>, KeyError> {
@@ -168,46 +186,21 @@ fn read(path: &Path, allow_insecure: bool) -> Result<Option<KeyFile>, KeyError> 
     }
 }
 
-/// Writes `bytes` through a new, exclusively created temporary file beside `path` (never a file
-/// or link someone else prepared), mode 0600, fsynced; then renames it over `path` or, with
-/// `create_only`, links it there only if `path` does not exist (`Ok(false)` if it does: two
-/// processes generating the first key at once agree on the winner's).
+/// Writes `bytes` atomically and durably (`pixstore-fs`: an exclusively created temporary file
+/// beside `path`, never a file or link someone else prepared, mode 0600, fsynced, renamed, the
+/// folder fsynced). With `create_only`, only if `path` does not exist (`Ok(false)` if it does:
+/// two processes generating the first key at once agree on the winner's).
 fn write_bytes(path: &Path, bytes: &[u8], create_only: bool) -> Result<bool, KeyError> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let mut nonce = [0u8; 8];
-    getrandom::fill(&mut nonce).map_err(|e| io(path)(std::io::Error::other(e)))?;
-    let tmp = dir.join(format!(".proof-keys.{}.tmp", u64::from_le_bytes(nonce)));
-    {
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let mut f = opts.open(&tmp).map_err(io(&tmp))?;
-        let written = f.write_all(bytes).and_then(|()| f.sync_all());
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(io(&tmp)(e));
+    match pixstore_fs::AtomicWrite::new().replace(!create_only).write(path, bytes) {
+        Ok(()) => Ok(true),
+        Err(e) if create_only && e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => {
+            let at = e.path().to_path_buf();
+            Err(io(&at)(e.into_io()))
         }
     }
-    let placed = if create_only {
-        // A hard link fails if the key file exists; the temporary name goes either way.
-        let linked = std::fs::hard_link(&tmp, path);
-        let _ = std::fs::remove_file(&tmp);
-        match linked {
-            Ok(()) => true,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
-            Err(e) => return Err(io(path)(e)),
-        }
-    } else {
-        if let Err(e) = std::fs::rename(&tmp, path) {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(io(path)(e));
-        }
-        true
-    };
-    crate::store::sync_dir(dir).map_err(io(dir))?;
-    Ok(placed)
 }
 
 fn write_with(path: &Path, file: &KeyFile, create_only: bool) -> Result<bool, KeyError> {
@@ -224,19 +217,42 @@ fn issued(data_dir: &Path) -> Result<Issued, KeyError> {
     }
 }
 
-/// Records `kid` as issued in the data folder (never lowers the record).
-fn record_issued(data_dir: &Path, kid: u32) -> Result<(), KeyError> {
-    let before = issued(data_dir)?;
-    if before.highest_kid >= kid {
+/// The data folder's record of issued key ids.
+pub(crate) fn issued_record(data_dir: &Path) -> Result<Issued, KeyError> {
+    issued(data_dir)
+}
+
+/// Raises the data folder's record with `raise` (which says whether it changed anything).
+fn update_issued(data_dir: &Path, raise: impl FnOnce(&mut Issued) -> bool) -> Result<(), KeyError> {
+    let mut record = issued(data_dir)?;
+    if !raise(&mut record) {
         return Ok(());
     }
     let path = data_dir.join(ISSUED_FILE);
-    let text = serde_json::to_vec(&Issued { highest_kid: kid }).map_err(|e| invalid(&path, e))?;
+    let text = serde_json::to_vec(&record).map_err(|e| invalid(&path, e))?;
     write_bytes(&path, &text, false).map(|_| ())
 }
 
+/// Records `kid` as issued in the data folder (never lowers the record).
+fn record_issued(data_dir: &Path, kid: u32) -> Result<(), KeyError> {
+    update_issued(data_dir, |r| {
+        let raise = r.highest_kid < kid;
+        r.highest_kid = r.highest_kid.max(kid);
+        raise
+    })
+}
+
+/// Records the key-encryption key `kid` as issued in the data folder (never lowers the record).
+pub(crate) fn record_issued_kek(data_dir: &Path, kid: u32) -> Result<(), KeyError> {
+    update_issued(data_dir, |r| {
+        let raise = r.highest_kek < kid;
+        r.highest_kek = r.highest_kek.max(kid);
+        raise
+    })
+}
+
 /// Whether the data folder holds an image (any file under `images/` but the lock stripes).
-fn holds_images(data_dir: &Path) -> bool {
+pub(crate) fn holds_images(data_dir: &Path) -> bool {
     let mut stack = vec![data_dir.join("images")];
     while let Some(dir) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else { continue };

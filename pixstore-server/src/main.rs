@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use pixstore_server::config::{Config, FileConfig};
+use pixstore_server::config::{Config, FileConfig, StoreConfig};
+use pixstore_server::store::{Store as _, StoreBackend};
 
 /// The Pixstore reference server.
 #[derive(Debug, Parser)]
@@ -91,6 +92,24 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Manage the key-encryption keys that seal image keys at rest.
+    Kek {
+        #[command(subcommand)]
+        command: KekCommand,
+    },
+    /// Seal every stored version that is not under the current key-encryption key (plaintext
+    /// ones included) under it; safe beside running servers (compare-and-swap).
+    Rewrap,
+}
+
+#[derive(Debug, Subcommand)]
+enum KekCommand {
+    /// Create the KEK file with a first key (for an S3 store: once, then give the file to every
+    /// instance; for an existing data folder: the first step of its migration, then `rewrap`).
+    Init,
+    /// Add a new current KEK; older ones keep opening what they sealed (run `rewrap` to move
+    /// everything to the new one).
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -158,9 +177,17 @@ fn print_record(r: &proto::record::ImageRecord) {
     println!("{}", r.to_json());
 }
 
+/// The service of a command that touches the store; the store is checked first, so a missing
+/// bucket is reported as such.
+async fn open(config: &Config) -> Result<pixstore_server::service::ImageService<StoreBackend>, String> {
+    let service = pixstore_server::open_service(config).map_err(|e| e.to_string())?;
+    service.store().check().await.map_err(|e| format!("the store is not usable: {e}"))?;
+    Ok(service)
+}
+
 async fn run(cli: Cli) -> Result<(), String> {
     let config = config(&cli)?;
-    let service = || pixstore_server::open_service(&config).map_err(|e| e.to_string());
+    let service = || open(&config);
     match cli.command {
         Command::Serve(args) => {
             let config = with_test_faults(config.clone())?;
@@ -183,17 +210,17 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Put { file, dir } => {
-            print_record(&service()?.save_file(&file, dir.as_deref()).await.map_err(|e| e.to_string())?);
+            print_record(&service().await?.save_file(&file, dir.as_deref()).await.map_err(|e| e.to_string())?);
             Ok(())
         }
         Command::Update { id, file, file_option } => {
             let file = file.or(file_option).unwrap_or_default();
-            print_record(&service()?.update_file(&id.get(), &file).await.map_err(|e| e.to_string())?);
+            print_record(&service().await?.update_file(&id.get(), &file).await.map_err(|e| e.to_string())?);
             Ok(())
         }
         Command::Delete { id } => {
             let id = id.get();
-            if service()?.delete(&id).await.map_err(|e| e.to_string())? {
+            if service().await?.delete(&id).await.map_err(|e| e.to_string())? {
                 Ok(())
             } else {
                 Err(format!("no image with id {id:?}"))
@@ -201,7 +228,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Record { id } => {
             let id = id.get();
-            match service()?.record(&id).await.map_err(|e| e.to_string())? {
+            match service().await?.record(&id).await.map_err(|e| e.to_string())? {
                 Some(r) => {
                     print_record(&r);
                     Ok(())
@@ -223,6 +250,52 @@ async fn run(cli: Cli) -> Result<(), String> {
             )
             .map_err(|e| e.to_string())?;
             eprintln!("new signing key {kid} in {}; older keys keep verifying", config.proof_keys_file.display());
+            Ok(())
+        }
+        Command::Kek { command } => {
+            // The data folder keeps the record of issued KEK ids (never reused) for a
+            // filesystem store, and for an S3 store when the KEK file lives in it.
+            let data_dir = match config.store {
+                StoreConfig::S3(_) if !config.kek_file.starts_with(&config.data_dir) => None,
+                _ => Some(config.data_dir.as_path()),
+            };
+            let path = &config.kek_file;
+            let kid = match command {
+                KekCommand::Init => pixstore_server::kek::init(path, data_dir),
+                KekCommand::Rotate => pixstore_server::kek::rotate(path, data_dir, config.allow_insecure_key_file),
+            }
+            .map_err(|e| e.to_string())?;
+            eprintln!(
+                "key-encryption key {kid} is current in {}; new versions are sealed under it (run `pixstore-server rewrap` to move older ones)",
+                path.display()
+            );
+            Ok(())
+        }
+        Command::Rewrap => {
+            let service = service().await?;
+            let kek = service.wrapping_kek().ok_or(
+                "no key-encryption key to seal under: run `pixstore-server kek init` first (with wrapKeys not false)",
+            )?;
+            eprintln!("rewrap: sealing every version under key-encryption key {kek}");
+            let report = service
+                .rewrap(|r| {
+                    eprintln!(
+                        "rewrap: {} ids seen, {} sealed anew, {} already current",
+                        r.scanned, r.rewrapped, r.current
+                    )
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "kek": kek,
+                    "scanned": report.scanned,
+                    "rewrapped": report.rewrapped,
+                    "alreadyCurrent": report.current,
+                    "gone": report.gone,
+                })
+            );
             Ok(())
         }
     }

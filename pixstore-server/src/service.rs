@@ -18,8 +18,9 @@ use proto::token::Token;
 use proto::wire::{Payload, State};
 
 use crate::formats;
+use crate::kek::{KekError, KekRing, KekSource, UnwrapError};
 use crate::keys::{self, KeyError};
-use crate::store::{Store, StoreError, StoredImage};
+use crate::store::{Layout, Store, StoreError, StoredImage};
 
 /// Why an operation of the image service failed.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +76,14 @@ pub enum ServiceError {
     /// Minting a proof failed.
     #[error("cannot mint a proof: {0}")]
     Proof(ProofError),
+    /// The key-encryption keys failed.
+    #[error(transparent)]
+    Kek(#[from] KekError),
+    /// `rewrap` needs a KEK keyring and there is none.
+    #[error(
+        "no key-encryption key: run `pixstore-server kek init` (or give --kek-file / PIXSTORE_KEKS) before `rewrap`"
+    )]
+    NoKek,
 }
 
 /// A wire payload ready to send: a header and, for Success and Updated, the stored buffer it
@@ -86,6 +95,9 @@ pub struct WirePayload {
 }
 
 static SUCCESS_HEAD: [u8; 1] = [0];
+
+/// Stands in for a wrapped version's meta while SERVE-2 decides between Success and Updated.
+const PLACEHOLDER_META: envelope::Meta = envelope::Meta { key: [0; 32], iv: [0; 12], tag: [0; 16] };
 
 impl WirePayload {
     fn error(state: State) -> WirePayload {
@@ -171,6 +183,56 @@ struct KeyState {
     watch: Mutex<KeyWatch>,
 }
 
+/// How the service keeps keys at rest (spec §12.6): the KEK keyring, where it comes from, and
+/// whether new versions are sealed under it.
+#[derive(Debug, Default)]
+pub struct KeyWrapping {
+    ring: Option<KekRing>,
+    source: Option<KekSource>,
+    wrap_new: bool,
+    allow_insecure: bool,
+}
+
+impl KeyWrapping {
+    /// No KEK: versions are written in layout 0 (plaintext keys), wrapped ones cannot be served.
+    pub fn plain() -> KeyWrapping {
+        KeyWrapping::default()
+    }
+
+    /// With `ring` (from `source`, re-read from a file when a version names a KEK it lacks);
+    /// new versions are sealed under its current key when `wrap_new`.
+    pub fn with_ring(ring: KekRing, source: Option<KekSource>, wrap_new: bool, allow_insecure: bool) -> KeyWrapping {
+        KeyWrapping { ring: Some(ring), source, wrap_new, allow_insecure }
+    }
+
+    /// Whether new versions are sealed.
+    pub fn wraps_new(&self) -> bool {
+        self.wrap_new && self.ring.is_some()
+    }
+}
+
+struct KekState {
+    ring: RwLock<Option<Arc<KekRing>>>,
+    source: Option<KekSource>,
+    wrap_new: bool,
+    allow_insecure: bool,
+    last_reload: Mutex<Option<Instant>>,
+}
+
+/// What `rewrap` did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RewrapReport {
+    /// Ids listed.
+    pub scanned: u64,
+    /// Versions sealed anew under the current KEK (plaintext ones included).
+    pub rewrapped: u64,
+    /// Versions already under the current KEK.
+    pub current: u64,
+    /// Ids deleted while the walk ran.
+    pub gone: u64,
+}
+
 /// When the key file was last looked at, and what it was then.
 #[derive(Default)]
 struct KeyWatch {
@@ -205,7 +267,11 @@ pub struct ServiceOptions {
     /// How the key file is opened (whether a first key may be created, and permissions).
     pub key_policy: keys::KeyPolicy,
     /// Deliberate faults (all off unless the `test-faults` feature set them).
+    #[cfg(feature = "test-faults")]
     pub faults: crate::faults::Faults,
+    /// Deliberate faults: always off without the `test-faults` feature.
+    #[cfg(not(feature = "test-faults"))]
+    pub(crate) faults: crate::faults::Faults,
 }
 
 /// What the service counts, for `/metrics` (shared counters; [`crate::metrics`] registers them).
@@ -224,6 +290,7 @@ pub struct ServiceCounters {
 pub struct ImageService<S> {
     store: S,
     keys: KeyState,
+    keks: KekState,
     options: ServiceOptions,
     clock: Clock,
     clock_setting: RwLock<ClockSetting>,
@@ -271,6 +338,13 @@ impl<S: Store> ImageService<S> {
                 source: keys.clone(),
                 allow_insecure: options.key_policy.allow_insecure,
             },
+            keks: KekState {
+                ring: RwLock::new(None),
+                source: None,
+                wrap_new: false,
+                allow_insecure: false,
+                last_reload: Mutex::new(None),
+            },
             options,
             clock: system_clock(),
             clock_setting: RwLock::new(ClockSetting::Real),
@@ -296,10 +370,80 @@ impl<S: Store> ImageService<S> {
 
     /// Counts a store error that is not the caller's (I/O, corrupt data, a failed task).
     fn count<T>(&self, r: Result<T, StoreError>) -> Result<T, StoreError> {
-        if let Err(StoreError::Io { .. } | StoreError::Corrupt(_) | StoreError::Task(_)) = &r {
+        if let Err(
+            StoreError::Io { .. }
+            | StoreError::Corrupt(_)
+            | StoreError::Task(_)
+            | StoreError::Sealed { .. }
+            | StoreError::Remote(_),
+        ) = &r
+        {
             self.counters.store_errors.inc();
         }
         r
+    }
+
+    /// Sets how keys are kept at rest (the default: plaintext layout 0, no KEK).
+    pub fn with_key_wrapping(mut self, wrapping: KeyWrapping) -> Self {
+        self.keks = KekState {
+            ring: RwLock::new(wrapping.ring.map(Arc::new)),
+            source: wrapping.source,
+            wrap_new: wrapping.wrap_new,
+            allow_insecure: wrapping.allow_insecure,
+            last_reload: Mutex::new(None),
+        };
+        self
+    }
+
+    /// Whether new versions are sealed under a KEK, and under which.
+    pub fn wrapping_kek(&self) -> Option<u32> {
+        if !self.keks.wrap_new {
+            return None;
+        }
+        self.kek_ring().map(|r| r.current_kid())
+    }
+
+    fn kek_ring(&self) -> Option<Arc<KekRing>> {
+        self.keks.ring.read().map_or_else(|p| p.into_inner().clone(), |g| g.clone())
+    }
+
+    /// Re-reads a KEK file after a version named a KEK this process does not hold (another
+    /// instance rotated), at most once per [`KEY_RELOAD_INTERVAL`]. Whether a new ring was loaded.
+    fn reload_keks(&self) -> bool {
+        let Some(source @ KekSource::File(_)) = &self.keks.source else { return false };
+        let Ok(mut last) = self.keks.last_reload.lock() else { return false };
+        if last.is_some_and(|t| t.elapsed() < KEY_RELOAD_INTERVAL) {
+            return false;
+        }
+        *last = Some(Instant::now());
+        match source.load(self.keks.allow_insecure) {
+            Ok(Some(ring)) => {
+                if let Ok(mut g) = self.keks.ring.write() {
+                    *g = Some(Arc::new(ring));
+                }
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot reload the key-encryption keys");
+                false
+            }
+        }
+    }
+
+    /// Runs `f` with the KEK ring; once more after a reload if it names an unknown KEK.
+    fn with_keks<T>(&self, f: impl Fn(Option<&KekRing>) -> Result<T, UnwrapError>) -> Result<T, UnwrapError> {
+        let ring = self.kek_ring();
+        match f(ring.as_deref()) {
+            Err(UnwrapError::UnknownKek(_)) if self.reload_keks() => f(self.kek_ring().as_deref()),
+            other => other,
+        }
+    }
+
+    /// The key, iv and tag of a stored version of `id` (unsealed when wrapped).
+    fn meta_of(&self, id: &str, image: &StoredImage) -> Result<envelope::Meta, ServiceError> {
+        self.with_keks(|keks| image.meta(id, keks))
+            .map_err(|source| StoreError::Sealed { id: id.into(), source }.into())
     }
 
     /// Replaces the clock (tests).
@@ -401,30 +545,40 @@ impl<S: Store> ImageService<S> {
         Ok(format)
     }
 
-    fn seal(&self, token: Token, format: Format, image: &[u8]) -> Result<StoredImage, ServiceError> {
-        self.seal_with(token, format, image, None)
-    }
-
-    fn seal_with(
+    /// Encrypts an image under a fresh key and IV (ENV-3): its meta and ciphertext.
+    fn encrypt(
         &self,
-        token: Token,
         format: Format,
         image: &[u8],
         reuse: Option<&envelope::Meta>,
-    ) -> Result<StoredImage, ServiceError> {
+    ) -> Result<(envelope::Meta, Vec<u8>), ServiceError> {
         let (key, iv) = match reuse {
             // The `reuse_key_on_update` fault only.
             Some(m) => (m.key, m.iv),
             None => (random::<32>()?, random::<12>()?),
         };
-        // ENV-3: a fresh key and IV for every write.
         let sealed = envelope::seal(&Ring, &key, &iv, format, image).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        Ok(StoredImage::new(token, envelope::Meta { key, iv, tag: sealed.tag }, &sealed.ciphertext)?)
+        Ok((envelope::Meta { key, iv, tag: sealed.tag }, sealed.ciphertext))
     }
 
-    fn record_of(&self, id: &str, image: &StoredImage) -> Result<ImageRecord, ServiceError> {
+    /// The stored version of `id`: key, iv and tag sealed under the current KEK when wrapping
+    /// is on (layout 1), else in plaintext (layout 0).
+    fn stored(
+        &self,
+        id: &str,
+        token: Token,
+        meta: &envelope::Meta,
+        ciphertext: &[u8],
+    ) -> Result<StoredImage, ServiceError> {
+        match self.kek_ring().filter(|_| self.keks.wrap_new) {
+            Some(keks) => Ok(StoredImage::wrapped(id, token, meta, ciphertext, &keks)?),
+            None => Ok(StoredImage::new(token, *meta, ciphertext)?),
+        }
+    }
+
+    fn record_of(&self, id: &str, token: Token, meta: envelope::Meta) -> Result<ImageRecord, ServiceError> {
         let proof = proof::mint(&self.keyring(), id, self.now(), self.options.window).map_err(ServiceError::Proof)?;
-        Ok(ImageRecord { id: id.into(), token: image.token(), meta: *image.meta(), stateless_proof: proof })
+        Ok(ImageRecord { id: id.into(), token, meta, stateless_proof: proof })
     }
 
     fn valid_id(id: &str) -> Result<(), ServiceError> {
@@ -442,12 +596,13 @@ impl<S: Store> ImageService<S> {
             None => None,
         };
         let token = Token::next(None, self.now()).map_err(|_| ServiceError::TokenExhausted)?;
-        let image = self.seal(token, format, bytes)?;
+        let (meta, ciphertext) = self.encrypt(format, bytes, None)?;
         loop {
             let id = proto::id::from_random(dir.as_deref(), &random::<16>()?)
                 .map_err(|reason| ServiceError::InvalidDir { dir: dir.clone().unwrap_or_default(), reason })?;
-            match self.count(self.store.create(&id, image.clone()).await) {
-                Ok(()) => return self.record_of(&id, &image),
+            let image = self.stored(&id, token, &meta, &ciphertext)?;
+            match self.count(self.store.create(&id, image).await) {
+                Ok(()) => return self.record_of(&id, token, meta),
                 // ID-2: 128 random bits make this practically impossible, but never overwrite.
                 Err(StoreError::AlreadyExists) => continue,
                 Err(e) => return Err(e.into()),
@@ -489,16 +644,20 @@ impl<S: Store> ImageService<S> {
             } else {
                 Token::next(Some(current.token()), self.now()).map_err(|_| ServiceError::TokenExhausted)?
             };
-            let reuse = self.options.faults.reuse_key_on_update.then(|| *current.meta());
-            let image = self.seal_with(token, format, bytes, reuse.as_ref())?;
-            match self.count(self.store.replace(id, current.token(), image.clone()).await) {
+            let reuse = match self.options.faults.reuse_key_on_update {
+                true => Some(self.meta_of(id, &current)?),
+                false => None,
+            };
+            let (meta, ciphertext) = self.encrypt(format, bytes, reuse.as_ref())?;
+            let image = self.stored(id, token, &meta, &ciphertext)?;
+            match self.count(self.store.replace(id, current.token(), image).await) {
                 Ok(()) => {
                     if self.options.faults.mix_versions {
                         if let Ok(mut prev) = self.previous.lock() {
                             prev.insert(id.to_owned(), current.clone());
                         }
                     }
-                    return self.record_of(id, &image);
+                    return self.record_of(id, token, meta);
                 }
                 // Another process wrote between our read and our write: read again.
                 Err(StoreError::Conflict { .. }) => continue,
@@ -530,13 +689,78 @@ impl<S: Store> ImageService<S> {
         Ok(self.count(self.store.load(id).await)?.is_some())
     }
 
+    /// The current token of an image, if it exists (the admin API's exists route).
+    pub async fn token(&self, id: &str) -> Result<Option<Token>, ServiceError> {
+        Self::valid_id(id)?;
+        Ok(self.count(self.store.load(id).await)?.map(|i| i.token()))
+    }
+
     /// The current record of an image with a fresh proof (3.2.1 `getImageRecord`).
     pub async fn record(&self, id: &str) -> Result<Option<ImageRecord>, ServiceError> {
         Self::valid_id(id)?;
         match self.count(self.store.load(id).await)? {
-            Some(image) => self.record_of(id, &image).map(Some),
+            Some(image) => {
+                let meta = self.meta_of(id, &image).inspect_err(|_| {
+                    self.counters.store_errors.inc();
+                })?;
+                self.record_of(id, image.token(), meta).map(Some)
+            }
             None => Ok(None),
         }
+    }
+
+    /// Seals every stored version that is not under the current KEK (plaintext ones included)
+    /// under it: same token, key, iv, tag and ciphertext, written by compare-and-swap, so a
+    /// concurrent update (by any instance or process) wins and is left as it is. `progress`
+    /// is called after each page of ids.
+    pub async fn rewrap(&self, mut progress: impl FnMut(&RewrapReport)) -> Result<RewrapReport, ServiceError> {
+        let mut report = RewrapReport::default();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.count(self.store.list(after.as_deref()).await)?;
+            let Some(last) = page.last().cloned() else { break };
+            for id in &page {
+                report.scanned += 1;
+                self.rewrap_one(id, &mut report).await?;
+            }
+            progress(&report);
+            after = Some(last);
+        }
+        Ok(report)
+    }
+
+    async fn rewrap_one(&self, id: &str, report: &mut RewrapReport) -> Result<(), ServiceError> {
+        let lock = self.writer_lock(id);
+        let _guard = lock.lock().await;
+        for _ in 0..UPDATE_ATTEMPTS {
+            let keks = self.kek_ring().ok_or(ServiceError::NoKek)?;
+            let Some(current) = self.count(self.store.load(id).await)? else {
+                report.gone += 1;
+                return Ok(());
+            };
+            if current.layout() == (Layout::Wrapped { kek: keks.current_kid() }) {
+                report.current += 1;
+                return Ok(());
+            }
+            let image = match current.rewrapped(id, Some(&keks), &keks) {
+                Err(StoreError::Sealed { source: UnwrapError::UnknownKek(_), .. }) if self.reload_keks() => continue,
+                other => self.count(other)?,
+            };
+            match self.count(self.store.replace(id, current.token(), image).await) {
+                Ok(()) => {
+                    report.rewrapped += 1;
+                    return Ok(());
+                }
+                // Updated meanwhile (the new version is sealed by its writer): look again.
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(StoreError::NotFound) => {
+                    report.gone += 1;
+                    return Ok(());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Conflict { expected: 0, found: 0 }.into())
     }
 
     /// Answers one image request (spec §9): the custom endpoint helper.
@@ -612,8 +836,16 @@ impl<S: Store> ImageService<S> {
             Ok(Some(image)) => Some(image.clone()),
             _ => None,
         };
-        let version =
-            loaded.map(|o| o.map(|i| StoredVersion { token: i.token(), meta: *i.meta(), ciphertext: i.ciphertext() }));
+        // SERVE-2 decides on the token alone; a wrapped version's meta is unsealed below only
+        // for an Updated answer (a Success answer never needs it), so the version goes in with
+        // its plaintext meta (layout 0) or a placeholder that never leaves this function.
+        let version = loaded.map(|o| {
+            o.map(|i| StoredVersion {
+                token: i.token(),
+                meta: i.meta(id, None).unwrap_or(PLACEHOLDER_META),
+                ciphertext: i.ciphertext(),
+            })
+        });
         let answer = serve::select(version, client_token);
         let previous =
             if faults.mix_versions { self.previous.lock().ok().and_then(|p| p.get(id).cloned()) } else { None };
@@ -621,14 +853,29 @@ impl<S: Store> ImageService<S> {
             (Payload::Updated { .. }, Some(image)) if previous.is_some() => {
                 // Fault: the current ciphertext under the previous version's key, iv and tag.
                 let old = previous.unwrap_or_else(|| image.clone());
+                let Ok(old_meta) = self.meta_of(id, &old) else {
+                    return Served {
+                        payload: WirePayload::error(State::InternalError),
+                        detail: Detail::CorruptVersion,
+                    };
+                };
                 let mut head = Vec::with_capacity(proto::wire::UPDATED_HEADER_LEN);
-                Payload::updated(image.token(), *old.meta(), &b"x"[..]).map(|p| p.encode_header(&mut head)).ok();
+                Payload::updated(image.token(), old_meta, &b"x"[..]).map(|p| p.encode_header(&mut head)).ok();
                 WirePayload { head: Bytes::from(head), body: image.ciphertext() }
             }
-            // SERVE-3: both payloads come from the one stored buffer just loaded.
-            (Payload::Updated { .. }, Some(image)) => {
-                self.fault_flip(WirePayload { head: Bytes::new(), body: image.updated_payload() })
-            }
+            // SERVE-3: both payloads come from the one stored buffer just loaded; a wrapped
+            // version's 61-byte header is unsealed here, its ciphertext never copied.
+            (Payload::Updated { .. }, Some(image)) => match self.with_keks(|keks| image.updated_payload(id, keks)) {
+                Ok((head, body)) => self.fault_flip(WirePayload { head, body }),
+                Err(e) => {
+                    self.counters.store_errors.inc();
+                    tracing::warn!(id, error = %e, "cannot unseal a stored version");
+                    return Served {
+                        payload: self.fault_pad(WirePayload::error(State::InternalError)),
+                        detail: Detail::CorruptVersion,
+                    };
+                }
+            },
             (Payload::Success { ciphertext, .. }, _) => {
                 self.fault_flip(WirePayload { head: Bytes::from_static(&SUCCESS_HEAD), body: ciphertext.clone() })
             }

@@ -1,18 +1,42 @@
 //! Storage of image versions.
 //!
-//! A stored version is kept exactly as the Updated wire payload that serves it (spec WIRE-3):
-//! `[0x01][token u64 LE][key][iv][tag][ciphertext]`. An Updated response is that buffer as it
-//! is, a Success response is one byte followed by a slice of it: nothing is re-encrypted or
-//! re-encoded per request, and token, key, iv, tag and ciphertext can only change together
-//! (SERVE-3).
+//! A stored version is one buffer, in one of two layouts; its first bytes say which (so a reader
+//! always knows what it holds, and a newer layout is refused as such, never misread):
+//!
+//! - **Layout 0, plain** (every version written before issue 13, and with `wrapKeys = false`):
+//!   exactly the Updated wire payload that serves it (spec WIRE-3),
+//!   `[0x01][token u64 LE][key][iv][tag][ciphertext]`. The image's AES key sits beside its
+//!   ciphertext (spec §12.6).
+//! - **Layout 1, wrapped** (the default for new data folders and for S3): key, iv and tag sealed
+//!   under a key-encryption key ([`crate::kek`]), [`WRAPPED_HEADER_LEN`] = 104 bytes of header:
+//!
+//!   | bytes | field |
+//!   |---|---|
+//!   | 0..3 | magic `PXW` (`0x50 0x58 0x57`; `0x50` is no wire state, so layout 0 cannot start so) |
+//!   | 3 | layout version, 1 |
+//!   | 4..8 | KEK id, u32 LE |
+//!   | 8..16 | token, u64 LE (tokens are no secret, spec §12.12; compare-and-swap and Success need it) |
+//!   | 16..28 | the seal's random nonce |
+//!   | 28..88 | key, iv and tag (60 bytes), AES-256-GCM under the KEK |
+//!   | 88..104 | the seal's GCM tag |
+//!   | 104.. | the image's ciphertext, as in the Updated payload |
+//!
+//!   The seal's associated data is bytes 0..16 and the image id: a header moved to another id
+//!   or given another token does not open.
+//!
+//! Serving never re-encrypts and never copies the ciphertext: a Success response is one byte
+//! and a slice of the stored buffer; an Updated response of layout 0 is the stored buffer itself,
+//! of layout 1 a 61-byte Updated header built by unsealing 60 bytes, and the same slice. Token,
+//! key, iv, tag and ciphertext can only change together (SERVE-3).
 //!
 //! [`Store`] is the interface a backend needs (load, create-if-absent, compare-and-swap replace,
-//! delete), shaped so that an object store with conditional writes (S3 `If-None-Match` /
-//! `If-Match`) can implement it. [`FsStore`] is the embedded default.
+//! delete, list), shaped so that an object store with conditional writes (S3 `If-None-Match` /
+//! `If-Match`) implements it: [`FsStore`] is the embedded default, [`crate::s3::S3Store`] the
+//! object store; [`StoreBackend`] is the one the configuration chose.
 
 use std::fs::File;
 use std::future::Future;
-use std::io::{Read as _, Write as _};
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -21,37 +45,173 @@ use proto::envelope::Meta;
 use proto::token::Token;
 use proto::wire::{Payload, PayloadRef, UPDATED_HEADER_LEN};
 
-/// One stored version of one image: its Updated payload.
+use crate::kek::{KekRing, UnwrapError};
+
+/// The first three bytes of layout 1.
+pub const WRAPPED_MAGIC: [u8; 3] = *b"PXW";
+/// Layout 1's version byte (byte 3).
+pub const WRAPPED_VERSION: u8 = 1;
+/// Length of layout 1's header, before the ciphertext.
+pub const WRAPPED_HEADER_LEN: usize = 104;
+/// Key, iv and tag: what layout 1 seals.
+const META_LEN: usize = 60;
+/// The part of layout 1's header that is associated data of the seal (with the id).
+const WRAPPED_AAD_LEN: usize = 16;
+
+/// Which layout a stored version has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Layout {
+    /// Layout 0: the Updated payload, key, iv and tag in plaintext.
+    Plain,
+    /// Layout 1: key, iv and tag sealed under the key-encryption key with this id.
+    Wrapped {
+        /// The KEK's id.
+        kek: u32,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sealing {
+    Plain(Meta),
+    Wrapped { kek: u32, nonce: [u8; 12], tag: [u8; 16] },
+}
+
+/// One stored version of one image, as stored (see the module documentation for the layouts).
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoredImage {
     token: Token,
-    meta: Meta,
-    payload: Bytes,
+    sealing: Sealing,
+    bytes: Bytes,
 }
 
 impl std::fmt::Debug for StoredImage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoredImage").field("token", &self.token.get()).field("len", &self.payload.len()).finish()
+        f.debug_struct("StoredImage")
+            .field("token", &self.token.get())
+            .field("layout", &self.layout())
+            .field("len", &self.bytes.len())
+            .finish()
     }
 }
 
+fn aad(header: &[u8], id: &str) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(WRAPPED_AAD_LEN + id.len());
+    aad.extend_from_slice(header.get(..WRAPPED_AAD_LEN).unwrap_or_default());
+    aad.extend_from_slice(id.as_bytes());
+    aad
+}
+
+fn meta_bytes(meta: &Meta) -> [u8; META_LEN] {
+    let mut out = [0u8; META_LEN];
+    let (key, rest) = out.split_at_mut(32);
+    let (iv, tag) = rest.split_at_mut(12);
+    key.copy_from_slice(&meta.key);
+    iv.copy_from_slice(&meta.iv);
+    tag.copy_from_slice(&meta.tag);
+    out
+}
+
+fn meta_of(bytes: &[u8; META_LEN]) -> Meta {
+    let mut meta = Meta { key: [0; 32], iv: [0; 12], tag: [0; 16] };
+    let (key, rest) = bytes.split_at(32);
+    let (iv, tag) = rest.split_at(12);
+    meta.key.copy_from_slice(key);
+    meta.iv.copy_from_slice(iv);
+    meta.tag.copy_from_slice(tag);
+    meta
+}
+
+fn array<const N: usize>(bytes: &[u8], at: usize) -> Option<[u8; N]> {
+    bytes.get(at..at.checked_add(N)?)?.try_into().ok()
+}
+
+/// The token of a stored version from its first 16 bytes (or fewer for layout 0), without
+/// reading or checking the rest: what a compare-and-swap compares.
+pub fn stored_token(head: &[u8]) -> Result<Token, StoreError> {
+    let raw = match head.first() {
+        Some(1) => array::<8>(head, 1),
+        Some(_) if head.starts_with(&WRAPPED_MAGIC) && head.get(3) == Some(&WRAPPED_VERSION) => array::<8>(head, 8),
+        _ => return Err(unknown_layout(head)),
+    };
+    let raw = raw.ok_or_else(|| StoreError::Corrupt("stored version is truncated".into()))?;
+    Token::new(u64::from_le_bytes(raw)).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn unknown_layout(head: &[u8]) -> StoreError {
+    let shown: Vec<String> = head.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    StoreError::Corrupt(format!(
+        "stored version has an unknown layout (first bytes {}): neither a plain Updated payload (01) nor a wrapped one (PXW, version {WRAPPED_VERSION}); was it written by a newer pixstore-server?",
+        shown.join(" ")
+    ))
+}
+
 impl StoredImage {
-    /// A version from its parts. `ciphertext` must not be empty (the caller sealed an envelope).
+    /// A version in layout 0 (key, iv and tag in plaintext). `ciphertext` must not be empty (the
+    /// caller sealed an envelope).
     pub fn new(token: Token, meta: Meta, ciphertext: &[u8]) -> Result<StoredImage, StoreError> {
         let payload = Payload::updated(token, meta, ciphertext).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut buf = Vec::with_capacity(payload.encoded_len());
         payload.encode(&mut buf);
-        Ok(StoredImage { token, meta, payload: Bytes::from(buf) })
+        Ok(StoredImage { token, sealing: Sealing::Plain(meta), bytes: Bytes::from(buf) })
     }
 
-    /// A version from its stored bytes (an Updated payload), checked by the wire decoder.
-    pub fn from_payload(bytes: Bytes) -> Result<StoredImage, StoreError> {
-        let (token, meta) = match PayloadRef::decode(&bytes) {
-            Ok(Payload::Updated { token, meta, .. }) => (token, meta),
-            Ok(other) => return Err(StoreError::Corrupt(format!("stored payload has state {}", other.state()))),
-            Err(e) => return Err(StoreError::Corrupt(e.to_string())),
-        };
-        Ok(StoredImage { token, meta, payload: bytes })
+    /// A version in layout 1 for `id`: key, iv and tag sealed under `keks`' current key.
+    pub fn wrapped(
+        id: &str,
+        token: Token,
+        meta: &Meta,
+        ciphertext: &[u8],
+        keks: &KekRing,
+    ) -> Result<StoredImage, StoreError> {
+        if ciphertext.is_empty() {
+            return Err(StoreError::Corrupt("an empty ciphertext has no format byte (ENV-6)".into()));
+        }
+        let mut buf = Vec::with_capacity(WRAPPED_HEADER_LEN + ciphertext.len());
+        buf.extend_from_slice(&WRAPPED_MAGIC);
+        buf.push(WRAPPED_VERSION);
+        buf.extend_from_slice(&keks.current_kid().to_le_bytes());
+        buf.extend_from_slice(&token.get().to_le_bytes());
+        let mut sealed = meta_bytes(meta);
+        let (kek, nonce, tag) = keks
+            .seal(&aad(&buf, id), &mut sealed)
+            .map_err(|e| StoreError::Io { path: PathBuf::from("<key-encryption key>"), source: e })?;
+        buf.extend_from_slice(&nonce);
+        buf.extend_from_slice(&sealed);
+        buf.extend_from_slice(&tag);
+        buf.extend_from_slice(ciphertext);
+        Ok(StoredImage { token, sealing: Sealing::Wrapped { kek, nonce, tag }, bytes: Bytes::from(buf) })
+    }
+
+    /// A version from its stored bytes, in either layout. Layout 0 is checked by the wire
+    /// decoder; layout 1's seal is checked when it is opened ([`meta`](Self::meta)).
+    pub fn from_stored(bytes: Bytes) -> Result<StoredImage, StoreError> {
+        match bytes.first() {
+            Some(1) => {
+                let (token, meta) = match PayloadRef::decode(&bytes) {
+                    Ok(Payload::Updated { token, meta, .. }) => (token, meta),
+                    Ok(other) => {
+                        return Err(StoreError::Corrupt(format!("stored payload has state {}", other.state())))
+                    }
+                    Err(e) => return Err(StoreError::Corrupt(e.to_string())),
+                };
+                Ok(StoredImage { token, sealing: Sealing::Plain(meta), bytes })
+            }
+            _ => {
+                let token = stored_token(&bytes)?;
+                if bytes.len() <= WRAPPED_HEADER_LEN {
+                    return Err(StoreError::Corrupt(format!(
+                        "wrapped version is {} bytes: the {WRAPPED_HEADER_LEN}-byte header and at least one ciphertext byte are needed",
+                        bytes.len()
+                    )));
+                }
+                let bad = || StoreError::Corrupt("wrapped version is truncated".into());
+                let kek = u32::from_le_bytes(array::<4>(&bytes, 4).ok_or_else(bad)?);
+                let nonce = array::<12>(&bytes, 16).ok_or_else(bad)?;
+                let tag = array::<16>(&bytes, 88).ok_or_else(bad)?;
+                Ok(StoredImage { token, sealing: Sealing::Wrapped { kek, nonce, tag }, bytes })
+            }
+        }
     }
 
     /// The version's token.
@@ -59,29 +219,75 @@ impl StoredImage {
         self.token
     }
 
-    /// The version's key, iv and tag.
-    pub fn meta(&self) -> &Meta {
-        &self.meta
+    /// The version's layout.
+    pub fn layout(&self) -> Layout {
+        match self.sealing {
+            Sealing::Plain(_) => Layout::Plain,
+            Sealing::Wrapped { kek, .. } => Layout::Wrapped { kek },
+        }
+    }
+
+    /// The version's key, iv and tag: as stored (layout 0), or unsealed with `keks` (layout 1;
+    /// `id` is part of the seal's associated data).
+    pub fn meta(&self, id: &str, keks: Option<&KekRing>) -> Result<Meta, UnwrapError> {
+        match self.sealing {
+            Sealing::Plain(meta) => Ok(meta),
+            Sealing::Wrapped { kek, nonce, tag } => {
+                let keks = keks.ok_or(UnwrapError::UnknownKek(kek))?;
+                let mut sealed = array::<META_LEN>(&self.bytes, 28).ok_or(UnwrapError::Authentication(kek))?;
+                let header = self.bytes.get(..WRAPPED_AAD_LEN).unwrap_or_default();
+                keks.open(kek, nonce, &aad(header, id), tag, &mut sealed)?;
+                Ok(meta_of(&sealed))
+            }
+        }
     }
 
     /// The ciphertext (a view into the stored buffer).
     pub fn ciphertext(&self) -> Bytes {
-        self.payload.slice(UPDATED_HEADER_LEN..)
+        let start = match self.sealing {
+            Sealing::Plain(_) => UPDATED_HEADER_LEN,
+            Sealing::Wrapped { .. } => WRAPPED_HEADER_LEN,
+        };
+        self.bytes.slice(start.min(self.bytes.len())..)
     }
 
-    /// The Updated payload serving this version (the stored buffer itself).
-    pub fn updated_payload(&self) -> Bytes {
-        self.payload.clone()
+    /// The Updated payload serving this version, as a header and a body sent one after the
+    /// other: layout 0 is the stored buffer itself (empty header); layout 1 is a 61-byte header
+    /// unsealed with `keks` and the ciphertext (a view, never a copy).
+    pub fn updated_payload(&self, id: &str, keks: Option<&KekRing>) -> Result<(Bytes, Bytes), UnwrapError> {
+        match self.sealing {
+            Sealing::Plain(_) => Ok((Bytes::new(), self.bytes.clone())),
+            Sealing::Wrapped { .. } => {
+                let meta = self.meta(id, keks)?;
+                let mut head = Vec::with_capacity(UPDATED_HEADER_LEN);
+                head.push(proto::wire::State::Updated.byte());
+                head.extend_from_slice(&self.token.get().to_le_bytes());
+                head.extend_from_slice(&meta_bytes(&meta));
+                Ok((Bytes::from(head), self.ciphertext()))
+            }
+        }
+    }
+
+    /// This version (same token, key, iv, tag and ciphertext) sealed under `to`'s current key,
+    /// opened with `from` (`rewrap`; layout 0 becomes layout 1).
+    pub fn rewrapped(&self, id: &str, from: Option<&KekRing>, to: &KekRing) -> Result<StoredImage, StoreError> {
+        let meta = self.meta(id, from).map_err(|e| StoreError::Sealed { id: id.into(), source: e })?;
+        StoredImage::wrapped(id, self.token, &meta, &self.ciphertext(), to)
+    }
+
+    /// The stored buffer (what a store writes).
+    pub fn stored_bytes(&self) -> &Bytes {
+        &self.bytes
     }
 
     /// Bytes held.
     pub fn len(&self) -> usize {
-        self.payload.len()
+        self.bytes.len()
     }
 
-    /// Never true: a stored version holds at least the Updated header and one ciphertext byte.
+    /// Never true: a stored version holds at least its header and one ciphertext byte.
     pub fn is_empty(&self) -> bool {
-        self.payload.is_empty()
+        self.bytes.is_empty()
     }
 }
 
@@ -120,6 +326,17 @@ pub enum StoreError {
     /// A blocking task failed.
     #[error("storage task failed: {0}")]
     Task(String),
+    /// A wrapped version's key, iv and tag did not open.
+    #[error("image {id:?}: {source}")]
+    Sealed {
+        /// The image id.
+        id: String,
+        /// Why.
+        source: UnwrapError,
+    },
+    /// The object store failed or refused (see the message for what to check).
+    #[error("{0}")]
+    Remote(String),
 }
 
 /// Storage of image versions. Implementations must make every write atomic (a reader sees the
@@ -138,11 +355,17 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Deletes `id`; whether it existed.
     fn delete(&self, id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Up to [`LIST_PAGE`] stored ids after `after` (all ids from the start when `None`), in
+    /// ascending byte order; an empty page is the end (`rewrap` walks the store with it).
+    fn list(&self, after: Option<&str>) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
     /// Whether the store is reachable (`/readyz`); the default says yes.
     fn check(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
         std::future::ready(Ok(()))
     }
 }
+
+/// The most ids one [`Store::list`] call returns.
+pub const LIST_PAGE: usize = 1000;
 
 /// fsyncs a folder so that a rename or unlink in it is durable.
 pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
@@ -293,7 +516,7 @@ impl FsStore {
     ) -> Result<Arc<StoredImage>, StoreError> {
         let mut buf = Vec::with_capacity(usize::try_from(print.len).unwrap_or(0));
         file.read_to_end(&mut buf).map_err(io_err(&path))?;
-        let image = Arc::new(StoredImage::from_payload(Bytes::from(buf)).map_err(|e| match e {
+        let image = Arc::new(StoredImage::from_stored(Bytes::from(buf)).map_err(|e| match e {
             StoreError::Corrupt(m) => StoreError::Corrupt(format!("{}: {m}", path.display())),
             other => other,
         })?);
@@ -333,7 +556,7 @@ impl FsStore {
                     sync_dir(parent).map_err(io_err(parent))?;
                 }
             }
-            match Self::write_version_in(dir, path, image) {
+            match Self::write_version_in(path, image) {
                 Err(StoreError::Io { source, .. })
                     if source.kind() == std::io::ErrorKind::NotFound && attempt < DIR_RACE_ATTEMPTS => {}
                 other => return other,
@@ -341,21 +564,13 @@ impl FsStore {
         }
     }
 
-    fn write_version_in(dir: &Path, path: &Path, image: &StoredImage) -> Result<(), StoreError> {
-        let mut nonce = [0u8; 8];
-        getrandom::fill(&mut nonce).map_err(|e| io_err(path)(std::io::Error::other(e)))?;
-        let tmp = dir.join(format!(".{}.tmp", u64::from_le_bytes(nonce)));
-        let result = (|| {
-            let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(io_err(&tmp))?;
-            f.write_all(&image.payload).map_err(io_err(&tmp))?;
-            f.sync_all().map_err(io_err(&tmp))?;
-            std::fs::rename(&tmp, path).map_err(io_err(path))?;
-            sync_dir(dir).map_err(io_err(dir))
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result
+    /// One atomic, durable write (`pixstore-fs`: temporary file, fsync, rename, folder fsync),
+    /// mode 0666 less the umask as before (the keys inside are sealed, spec §12.6).
+    fn write_version_in(path: &Path, image: &StoredImage) -> Result<(), StoreError> {
+        pixstore_fs::AtomicWrite::new().mode(0o666).write(path, image.stored_bytes()).map_err(|e| {
+            let at = e.path().to_path_buf();
+            StoreError::Io { path: at, source: e.into_io() }
+        })
     }
 
     fn current_token(path: &Path) -> Result<Option<Token>, StoreError> {
@@ -364,13 +579,49 @@ impl FsStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io_err(path)(e)),
         };
-        let mut head = [0u8; 9];
-        file.read_exact(&mut head).map_err(io_err(path))?;
-        let [state, t @ ..] = head;
-        if state != 1 {
-            return Err(StoreError::Corrupt(format!("{}: not an Updated payload", path.display())));
+        // Both layouts keep the token within the first 16 bytes.
+        let mut head = Vec::with_capacity(16);
+        (&mut file).take(16).read_to_end(&mut head).map_err(io_err(path))?;
+        stored_token(&head).map(Some).map_err(|e| match e {
+            StoreError::Corrupt(m) => StoreError::Corrupt(format!("{}: {m}", path.display())),
+            other => other,
+        })
+    }
+
+    /// Every id stored, sorted (for [`Store::list`]): the file layout mapped back to ids.
+    fn all_ids(&self) -> Result<Vec<String>, StoreError> {
+        let mut ids = Vec::new();
+        let names = |dir: &Path| -> Result<Vec<String>, StoreError> {
+            let mut out = Vec::new();
+            let entries = match std::fs::read_dir(dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+                Err(e) => return Err(io_err(dir)(e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(io_err(dir))?;
+                let name = entry.file_name();
+                if let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".pxs")) {
+                    if entry.file_type().map_err(io_err(dir))?.is_file() {
+                        out.push(stem.to_owned());
+                    }
+                }
+            }
+            Ok(out)
+        };
+        ids.extend(names(&self.root.join("n"))?);
+        let d = self.root.join("d");
+        for entry in std::fs::read_dir(&d).map_err(io_err(&d))? {
+            let entry = entry.map_err(io_err(&d))?;
+            if !entry.file_type().map_err(io_err(&d))?.is_dir() {
+                continue;
+            }
+            let Some(dir) = entry.file_name().to_str().map(str::to_owned) else { continue };
+            ids.extend(names(&entry.path())?.into_iter().map(|name| format!("{dir}:{name}")));
         }
-        Token::new(u64::from_le_bytes(t)).map(Some).map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display())))
+        ids.retain(|id| proto::id::validate(id).is_ok());
+        ids.sort();
+        Ok(ids)
     }
 }
 
@@ -413,7 +664,11 @@ fn remove_temporaries(root: &Path) -> Result<(), StoreError> {
             let name = name.to_string_lossy();
             if entry.file_type().map_err(io_err(&path))?.is_dir() {
                 stack.push(path);
-            } else if name.starts_with('.') && name.ends_with(".tmp") && is_stale(&entry) {
+            } else if (pixstore_fs::is_temporary(entry.file_name().as_os_str())
+                || (name.starts_with('.') && name.ends_with(".tmp")))
+                && is_stale(&entry)
+            {
+                // pixstore-fs's temporaries, and the `.N.tmp` names of older servers.
                 // Only old ones: another process (the CLI beside the server, another instance)
                 // may be between its write and its rename right now.
                 std::fs::remove_file(&path).map_err(io_err(&path))?;
@@ -509,6 +764,16 @@ impl Store for FsStore {
         .await
     }
 
+    async fn list(&self, after: Option<&str>) -> Result<Vec<String>, StoreError> {
+        let this = self.clone();
+        let after = after.map(str::to_owned);
+        blocking(move || {
+            let ids = this.all_ids()?;
+            Ok(ids.into_iter().filter(|id| after.as_deref().is_none_or(|a| id.as_str() > a)).take(LIST_PAGE).collect())
+        })
+        .await
+    }
+
     async fn check(&self) -> Result<(), StoreError> {
         let root = self.root.clone();
         blocking(move || {
@@ -520,5 +785,85 @@ impl Store for FsStore {
             Ok(())
         })
         .await
+    }
+}
+
+/// The store the configuration chose (`--store fs:DIR` or `--store s3://bucket/prefix`).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum StoreBackend {
+    /// The filesystem store (the embedded default).
+    Fs(FsStore),
+    /// An S3-compatible object store.
+    S3(crate::s3::S3Store),
+}
+
+impl StoreBackend {
+    /// The filesystem store, when that is the one.
+    pub fn fs(&self) -> Option<&FsStore> {
+        match self {
+            StoreBackend::Fs(s) => Some(s),
+            StoreBackend::S3(_) => None,
+        }
+    }
+
+    /// The object store, when that is the one.
+    pub fn s3(&self) -> Option<&crate::s3::S3Store> {
+        match self {
+            StoreBackend::S3(s) => Some(s),
+            StoreBackend::Fs(_) => None,
+        }
+    }
+
+    /// The memory cache's counters.
+    pub fn cache_counters(&self) -> &CacheCounters {
+        match self {
+            StoreBackend::Fs(s) => s.cache_counters(),
+            StoreBackend::S3(s) => s.cache_counters(),
+        }
+    }
+}
+
+impl Store for StoreBackend {
+    async fn load(&self, id: &str) -> Result<Option<Arc<StoredImage>>, StoreError> {
+        match self {
+            StoreBackend::Fs(s) => s.load(id).await,
+            StoreBackend::S3(s) => s.load(id).await,
+        }
+    }
+
+    async fn create(&self, id: &str, image: StoredImage) -> Result<(), StoreError> {
+        match self {
+            StoreBackend::Fs(s) => s.create(id, image).await,
+            StoreBackend::S3(s) => s.create(id, image).await,
+        }
+    }
+
+    async fn replace(&self, id: &str, expected: Token, image: StoredImage) -> Result<(), StoreError> {
+        match self {
+            StoreBackend::Fs(s) => s.replace(id, expected, image).await,
+            StoreBackend::S3(s) => s.replace(id, expected, image).await,
+        }
+    }
+
+    async fn delete(&self, id: &str) -> Result<bool, StoreError> {
+        match self {
+            StoreBackend::Fs(s) => s.delete(id).await,
+            StoreBackend::S3(s) => s.delete(id).await,
+        }
+    }
+
+    async fn list(&self, after: Option<&str>) -> Result<Vec<String>, StoreError> {
+        match self {
+            StoreBackend::Fs(s) => s.list(after).await,
+            StoreBackend::S3(s) => s.list(after).await,
+        }
+    }
+
+    async fn check(&self) -> Result<(), StoreError> {
+        match self {
+            StoreBackend::Fs(s) => s.check().await,
+            StoreBackend::S3(s) => s.check().await,
+        }
     }
 }

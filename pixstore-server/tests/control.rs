@@ -64,7 +64,11 @@ fn control_is_off_by_default_and_loopback_only() {
         FileConfig { control: Some(true), control_listen: Some("0.0.0.0:7483".into()), ..FileConfig::default() };
     let err = Config::resolve(public.clone()).unwrap_err().to_string();
     assert!(err.contains("controlListen") && err.contains("loopback"), "{err}");
-    let allowed = FileConfig { control_public: Some(true), ..public };
+    // CTRL-9: beyond loopback the admin API must authenticate.
+    let unauthenticated = FileConfig { control_public: Some(true), ..public };
+    let err = Config::resolve(unauthenticated.clone()).unwrap_err().to_string();
+    assert!(err.contains("controlPublic") && err.contains("adminTokens"), "{err}");
+    let allowed = FileConfig { admin_tokens: Some(vec!["0123456789abcdef-long".into()]), ..unauthenticated };
     assert!(Config::resolve(allowed).unwrap().control.is_some());
 }
 

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use common::{open, png};
 use pixstore_server::config::{Config, FileConfig};
 use pixstore_server::endpoint::{self, RequestParts};
+#[cfg(feature = "test-faults")]
 use pixstore_server::faults::Faults;
 use proto::serve::RequestId;
 use proto::wire::State;
@@ -131,6 +132,7 @@ async fn served_payloads_report_their_state_for_the_log() {
     assert_eq!(service.serve(id, None, None).await.payload.state(), State::MissingProof);
 }
 
+#[cfg(feature = "test-faults")]
 #[test]
 fn fault_names_parse_and_unknown_names_are_refused() {
     let f = Faults::from_names("flip-ciphertext-byte, drop-cors").unwrap();

@@ -92,7 +92,7 @@ async fn every_state_through_the_default_endpoint() {
     assert_eq!(body.as_ref(), [2]);
 
     // InternalError: the stored file is damaged; the detail stays in the log (SERVE-4).
-    let path = s.running.as_ref().unwrap().service.store().path_of(&record.id).unwrap();
+    let path = s.running.as_ref().unwrap().service.store().fs().unwrap().path_of(&record.id).unwrap();
     std::fs::write(&path, b"not a payload").unwrap();
     let body = s.fetch(&record, None).await.bytes().await.unwrap();
     assert_eq!(body.as_ref(), [6]);

@@ -54,7 +54,7 @@ impl TestServer {
 
     /// The stored file of `id` (to damage it).
     pub fn stored_path(&self, id: &str) -> PathBuf {
-        self.running.as_ref().unwrap().service.store().path_of(id).unwrap()
+        self.running.as_ref().unwrap().service.store().fs().unwrap().path_of(id).unwrap()
     }
 
     pub fn config(&self) -> ClientConfig {
