@@ -6,7 +6,8 @@
 #      PIXSTORE_REQUIRE_S3=1, so a skipped S3 test fails the step;
 #   2. the conformance suite against two server processes sharing one bucket, authenticated with
 #      --control-header 'Authorization: Bearer ...': (a) writes through instance A's admin API,
-#      every image request to instance B (--endpoint-template), then the other way round;
+#      every image request to instance B (--endpoint-template), then the other way round, then
+#      every request alternating between A and B (.ci/round-robin-proxy.py in front of both);
 #      (b) the whole suite (test clock included) against A alone over S3;
 #   3. the admin API with a missing, wrong and right token (curl).
 # Each step prints its time. Reports: target/conformance/s3-*.json.
@@ -101,6 +102,20 @@ summary "$out/s3-a-writes-b-serves.json" "S3, writes through A, image requests t
 "$suite" --control "$b_control" --control-header "$auth" --endpoint-template "http://${a_endpoint}/pixstore-image/{id}" \
   --format json --output "$out/s3-b-writes-a-serves.json"
 summary "$out/s3-b-writes-a-serves.json" "S3, writes through B, image requests to A:"
+# Requests alternating between the instances: a round-robin TCP proxy in front of both endpoints
+# (the suite opens one connection per request); the updates go through A's control interface.
+python3 .ci/round-robin-proxy.py "$work/rr-counts.json" "$a_endpoint" "$b_endpoint" >"$work/rr.log" 2>"$work/rr.log.err" &
+pids+=($!)
+rr="$(field "$(json_line "$work/rr.log")" listen)"
+"$suite" --control "$a_control" --control-header "$auth" --endpoint-template "http://${rr}/pixstore-image/{id}" \
+  --format json --output "$out/s3-alternating.json"
+summary "$out/s3-alternating.json" "S3, writes through A, image requests alternating between A and B:"
+python3 - "$work/rr-counts.json" <<'EOF'
+import json, sys
+counts = json.load(open(sys.argv[1]))
+assert len(counts) == 2 and min(counts.values()) >= 20, counts
+print("connections per instance through the round-robin proxy:", counts)
+EOF
 "$suite" --control "$a_control" --control-header "$auth" --format json --output "$out/s3-a.json"
 summary "$out/s3-a.json" "S3, the whole suite against A (test clock on):"
 done_step
