@@ -35,8 +35,9 @@
 //! rustls); it added 17 crates to `Cargo.lock`. `object_store` fits the API (conditional put
 //! modes, 304 as `NotModified`) but sends ETags quoted as S3 returns them (RGW refuses those),
 //! maps statuses into its own error kinds and retries unless configured not to; `aws-sdk-s3`
-//! gives full control but brings the smithy runtime and its retry layer (their build cost was
-//! not measured here). Credentials follow the AWS conventions (below) without aws-config's
+//! gives full control but brings the smithy runtime and its retry layer, and builds with about
+//! four times the CPU time into a binary four times the size (153 / 194 / 233 crates, 225 /
+//! 249 / 923 CPU-s, 5.1 / 7.1 / 23.1 MB for a one-PUT program; docs/s3.md). Credentials follow the AWS conventions (below) without aws-config's
 //! dependency tree.
 
 use std::path::PathBuf;
