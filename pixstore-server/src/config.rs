@@ -91,7 +91,7 @@ pub struct FileConfig {
         arg(long = "store", env = "PIXSTORE_STORE", global = true, value_name = "fs:DIR|s3://BUCKET/PREFIX")
     )]
     pub store: Option<String>,
-    /// The S3 service's URL, e.g. http://127.0.0.1:7480 for a local Ceph RGW or MinIO [default: AWS, https://s3.REGION.amazonaws.com].
+    /// The S3 service's URL, e.g. http://127.0.0.1:7480 for a local Ceph RGW or MinIO [default: AWS, the endpoint of the region: s3.REGION.amazonaws.com].
     #[cfg_attr(feature = "cli", arg(long = "s3-endpoint", env = "PIXSTORE_S3_ENDPOINT", global = true))]
     pub s3_endpoint: Option<String>,
     /// The S3 region [default: AWS_REGION, AWS_DEFAULT_REGION, the profile's region, us-east-1].
