@@ -23,21 +23,40 @@ ceph_cmd() { ceph -c "$conf" -n client.admin -k "$dir/client.admin.keyring" --co
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# Waits up to $2 s for the daemon whose PID file is $1 to do what $3... checks.
+# The log file each daemon writes (log_file = $dir/log/$name.log, $name as Ceph names it).
+daemon_log() {
+  case $1 in
+    mon) echo "$dir/log/mon.a.log" ;;
+    osd) echo "$dir/log/osd.0.log" ;;
+    rgw) echo "$dir/log/client.rgw.pixstore.log" ;;
+  esac
+}
+
+# Waits up to $2 s for the daemon whose PID file is $1 to do what $3... checks. When the daemon
+# exits first it says how (exit status or signal) and shows the end of its log and its stderr;
+# returns 1 (not ready in time) or 2 (exited).
 wait_for() {
-  local pidfile=$1 secs=$2
+  local pidfile=$1 secs=$2 name pid status
+  name=$(basename "$pidfile" .pid)
+  pid=$(cat "$pidfile")
   shift 2
   for _ in $(seq 1 $((secs * 10))); do
     if "$@" >/dev/null 2>&1; then return 0; fi
-    if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-      say "FAIL: $(basename "$pidfile" .pid) exited during start-up; its log:"
-      tail -n 40 "$dir/log/$(basename "$pidfile" .pid).log" 2>/dev/null || true
-      tail -n 20 "$dir/log/$(basename "$pidfile" .pid).out" 2>/dev/null || true
-      return 1
+    if ! kill -0 "$pid" 2>/dev/null; then
+      status=0
+      wait "$pid" 2>/dev/null || status=$?
+      if [ "$status" -gt 128 ]; then status="signal $((status - 128))"; else status="exit status $status"; fi
+      say "FAIL: $name exited during start-up ($status); the end of $(daemon_log "$name"):"
+      tail -n 40 "$(daemon_log "$name")" 2>/dev/null || echo "(no log file)"
+      say "its stderr ($dir/log/$name.out):"
+      tail -n 20 "$dir/log/$name.out" 2>/dev/null || echo "(none)"
+      say "free space and memory: $(df -h "$dir" | tail -n 1 | awk '{print $4 " free of " $2}'), $(free -m | awk '/^Mem:/ {print $7 " MiB available"}')"
+      return 2
     fi
     sleep 0.1
   done
-  say "FAIL: $(basename "$pidfile" .pid) not ready within $secs s"
+  say "FAIL: $name not ready within $secs s; the end of $(daemon_log "$name"):"
+  tail -n 40 "$(daemon_log "$name")" 2>/dev/null || true
   return 1
 }
 
@@ -211,8 +230,23 @@ status() {
   return $rc
 }
 
+# A daemon that exits during start-up (a port taken between free_port and its bind, a hiccup of
+# the machine) gets two more tries, each on fresh ports in a wiped $dir. Each try is its own
+# bash process so that `set -e` holds inside it.
+start_with_retries() {
+  local attempt
+  for attempt in 1 2 3; do
+    if bash "$0" start-once; then return 0; fi
+    stop_all quiet
+    [ "$attempt" = 3 ] || say "start-up failed (try $attempt of 3); trying again on fresh ports"
+  done
+  say "FAIL: Ceph did not start in 3 tries (the logs above say why)"
+  return 1
+}
+
 case "${1:-}" in
-  start) start ;;
+  start) start_with_retries ;;
+  start-once) start ;;
   stop) stop_all ;;
   status) status ;;
   *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
