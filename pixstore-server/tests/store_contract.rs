@@ -99,6 +99,25 @@ async fn fs_store_contract() {
     contract(a, b).await;
 }
 
+// The file layout (docs/server-operations.md): `n/<id>.pxs`, and `d/<dir>/<name>.pxs` for a
+// `dir:name` id, under the store's folder; a created version is at that path.
+#[tokio::test]
+async fn fs_store_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path(), 8 << 20).unwrap();
+    for (id, rel) in [("plain-Id_1", "n/plain-Id_1.pxs"), ("avatars:u_42", "d/avatars/u_42.pxs")] {
+        store.create(id, version(1, 1)).await.unwrap();
+        let path = store.path_of(id).unwrap();
+        assert!(path.ends_with(rel), "{id}: {}", path.display());
+        assert!(path.is_file(), "{id}: {} holds the version", path.display());
+        assert_eq!(
+            path.components().count(),
+            store.path_of("x").unwrap().components().count() + usize::from(rel.starts_with("d/"))
+        );
+    }
+    assert!(store.path_of("a/b").is_err() && store.path_of("..").is_err());
+}
+
 #[tokio::test]
 async fn s3_store_contract() {
     let Some(env) = S3Env::get("s3_store_contract") else { return };
