@@ -15,7 +15,7 @@ use proto::wire::State;
 use serde_json::{json, Value};
 
 use super::adapter::{ErrorOut, Outcome};
-use super::endpoint::{Reply, Side, CUSTOM_ROUTE, ROUTE};
+use super::endpoint::{Reply, Side, Version, CUSTOM_ROUTE, ROUTE};
 use super::{ClientCtx, Img, Scenario, DEFAULT_LIMITS};
 use crate::{fail, Check, CheckResult, Stop};
 
@@ -466,38 +466,59 @@ async fn same_token_other_payload(ctx: &ClientCtx) -> CheckResult {
 }
 
 async fn tampered_ciphertext_not_cached(ctx: &ClientCtx) -> CheckResult {
-    let s = ctx.start(DEFAULT_LIMITS).await?;
-    let img = s.stored("img");
-    let record = s.record(&img);
-    let mut bad = img.version.success();
-    let mid = bad.len() / 2;
-    if let Some(b) = bad.get_mut(mid) {
-        *b ^= 0x01;
-    }
-    s.endpoint().script(&img.id, [Reply::Bytes(bad)]);
-    let out = s.get(&record).await?;
-    expect_error(&out, "envelope", Some("Authentication"), "a Success with one flipped ciphertext byte (ENV-5)")?;
-    expect_not_cached(&s, &img.id, "after the tampered Success").await?;
-    // The honest answer now: fetched, not served from a poisoned entry.
-    let before = s.endpoint().gets_for(&img.id).len();
-    let out = s.get(&record).await?;
-    expect_gets(&s, &img.id, before, 1, "cached", "the next get (nothing may have been cached)")?;
-    expect_image(&out, &img, "the next get, answered honestly")
+    tampered_not_cached(
+        ctx,
+        Version::success,
+        Flip::Middle(0x01),
+        "a Success with one flipped ciphertext byte (ENV-5)",
+        "after the tampered Success",
+    )
+    .await
 }
 
 async fn tampered_tag_not_cached(ctx: &ClientCtx) -> CheckResult {
+    // The tag is at bytes 53..69 of an Updated payload (WIRE-3).
+    tampered_not_cached(
+        ctx,
+        Version::updated,
+        Flip::At(60, 0x80),
+        "an Updated with one flipped tag byte (ENV-5)",
+        "after the Updated with the tampered tag",
+    )
+    .await
+}
+
+/// Which byte of a payload a tampering check flips, and with which mask.
+enum Flip {
+    Middle(u8),
+    At(usize, u8),
+}
+
+/// One payload with one flipped byte is an authentication error (ENV-5), caches nothing
+/// (CLIENT-3), and the next get fetches and is answered honestly.
+async fn tampered_not_cached(
+    ctx: &ClientCtx,
+    payload: fn(&Version) -> Vec<u8>,
+    flip: Flip,
+    what: &str,
+    after: &str,
+) -> CheckResult {
     let s = ctx.start(DEFAULT_LIMITS).await?;
     let img = s.stored("img");
     let record = s.record(&img);
-    let mut bad = img.version.updated();
-    // The tag is at bytes 53..69 (WIRE-3).
-    if let Some(b) = bad.get_mut(60) {
-        *b ^= 0x80;
+    let mut bad = payload(&img.version);
+    let (at, mask) = match flip {
+        Flip::Middle(mask) => (bad.len() / 2, mask),
+        Flip::At(at, mask) => (at, mask),
+    };
+    if let Some(b) = bad.get_mut(at) {
+        *b ^= mask;
     }
     s.endpoint().script(&img.id, [Reply::Bytes(bad)]);
     let out = s.get(&record).await?;
-    expect_error(&out, "envelope", Some("Authentication"), "an Updated with one flipped tag byte (ENV-5)")?;
-    expect_not_cached(&s, &img.id, "after the Updated with the tampered tag").await?;
+    expect_error(&out, "envelope", Some("Authentication"), what)?;
+    expect_not_cached(&s, &img.id, after).await?;
+    // The honest answer now: fetched, not served from a poisoned entry.
     let before = s.endpoint().gets_for(&img.id).len();
     let out = s.get(&record).await?;
     expect_gets(&s, &img.id, before, 1, "cached", "the next get (nothing may have been cached)")?;
@@ -630,7 +651,7 @@ async fn error_states_reach_the_caller(ctx: &ClientCtx) -> CheckResult {
 
 /// The malformed payloads of `PXC-11.2-malformed-payloads-rejected`, built from a valid
 /// version (so that a lenient client would have something that decrypts): what, bytes, kind.
-fn malformed(v: &super::endpoint::Version, case: usize) -> Option<(&'static str, Vec<u8>, &'static str)> {
+fn malformed(v: &Version, case: usize) -> Option<(&'static str, Vec<u8>, &'static str)> {
     let with_token = |token: u64| {
         let mut p = v.updated();
         if let Some(field) = p.get_mut(1..9) {
