@@ -26,9 +26,7 @@ rm -rf "$out"
 mkdir -p "$out"
 seconds=${FUZZ_DECODER_SECONDS:-15}
 
-step_start=0
-begin() { printf '\n--- %s\n' "$*"; step_start=$(date +%s); }
-done_step() { echo "--- done in $(( $(date +%s) - step_start )) s"; }
+. "$root/.ci/lib.sh"
 
 begin "0. build (pixstore-conformance, pixstore-client, the self-test binaries; one cargo invocation, one feature set)"
 cargo build -q --locked -p conformance -p pixstore-client -p conformance-selftest \

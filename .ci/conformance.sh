@@ -25,9 +25,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-step_start=0
-begin() { printf '\n--- %s\n' "$*"; step_start=$(date +%s); }
-done_step() { echo "--- done in $(( $(date +%s) - step_start )) s"; }
+. "$root/.ci/lib.sh"
 
 # The binaries of the README's one release build (the workspace's default members, one feature
 # set: nothing rebuilt when .ci/run built them before), then the example.
@@ -36,17 +34,6 @@ cargo build -q --locked --release -p pixstore-server --example custom_endpoint_w
 server_bin="$root/target/release/pixstore-server"
 suite="$root/target/release/pixstore-conformance"
 
-# Waits for the first JSON line a background process prints to $1, then prints it.
-json_line() {
-  for _ in $(seq 1 200); do
-    if grep -q '^{' "$1" 2>/dev/null; then grep '^{' "$1" | head -n 1; return 0; fi
-    sleep 0.1
-  done
-  cat "$1" "$1.err" >&2 2>/dev/null || true
-  echo "no address line in $1" >&2
-  return 1
-}
-field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]] or "")' "$1" "$2"; }
 
 # Starts pixstore-server serve with a control interface on free ports (in this shell, so the
 # EXIT trap stops it) and sets $line to its address line: DATA_DIR LOG WINDOW_MS [SERVE ARGS...]

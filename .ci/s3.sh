@@ -28,9 +28,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-step_start=0
-begin() { printf '\n--- %s\n' "$*"; step_start=$(date +%s); }
-done_step() { echo "--- done in $(( $(date +%s) - step_start )) s"; }
+. "$root/.ci/lib.sh"
 
 begin "0. Ceph: install (if missing) and start mon, OSD, radosgw on loopback"
 bash .ci/ceph.sh start
@@ -58,16 +56,6 @@ mkdir -p "$keys"
 "$server_bin" --data-dir "$keys" kek init
 prefix="conformance-$(date +%s)-$$"
 
-json_line() {
-  for _ in $(seq 1 200); do
-    if grep -q '^{' "$1" 2>/dev/null; then grep '^{' "$1" | head -n 1; return 0; fi
-    sleep 0.1
-  done
-  cat "$1" "$1.err" >&2 2>/dev/null || true
-  echo "no address line in $1" >&2
-  return 1
-}
-field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]] or "")' "$1" "$2"; }
 # start_instance NAME [SERVE ARGS...]: sets $line. Both instances: the same bucket and prefix,
 # keys and window (2 s, no skew: with the endpoint on another instance the suite cannot use a
 # test clock, and waits for proofs to expire).

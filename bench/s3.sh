@@ -45,15 +45,8 @@ mkdir -p "$keys"
 python3 "$BENCH_DIR/make_png.py" "$SIZE" "$work/img.png"
 prefix="bench-$(date +%s)-$$"
 
-json_line() {
-  for _ in $(seq 1 200); do
-    if grep -q '^{' "$1" 2>/dev/null; then grep '^{' "$1" | head -n 1; return 0; fi
-    sleep 0.1
-  done
-  cat "$1.err" >&2
-  return 1
-}
-field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]] or "")' "$1" "$2"; }
+# json_line and field: the helpers of the CI scripts.
+. "$ROOT/.ci/lib.sh"
 start() { # start NAME STORE-ARGS...: sets endpoint_NAME, control_NAME
   local name=$1
   shift
