@@ -8,10 +8,8 @@
 mod common;
 mod s3env;
 
-use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -20,6 +18,7 @@ use pixstore_server::config::FileConfig;
 use proto::record::ImageRecord;
 use proto::wire::{Payload, PayloadRef};
 use s3env::S3Env;
+use test_support::process::ServerProcess;
 
 const TOKEN: &str = "s3-instances-admin-token";
 
@@ -251,35 +250,26 @@ async fn sigkill_of_one_instance_during_updates() {
     let admin_b = Admin::of(b.control);
     let client = reqwest::Client::new();
     for attempt in 0..3u64 {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pixstore-server"))
-            .args(["--store", &env.store_url(&prefix), "--s3-endpoint", &env.endpoint, "--s3-path-style"])
-            .arg("--proof-keys")
-            .arg(keys.path().join("proof-keys.json"))
-            .arg("--kek-file")
-            .arg(keys.path().join("kek.json"))
-            .arg("--data-dir")
-            .arg(keys.path())
-            .args(["--admin-tokens", TOKEN])
-            .args([
-                "serve",
-                "--listen-host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--control",
-                "--control-listen",
-                "127.0.0.1:0",
-            ])
-            .args(["--ops-listen", "127.0.0.1:0", "--print-addresses"])
-            .env("PIXSTORE_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("no start: {e}: {line:?}"));
-        let control: SocketAddr = v["control"].as_str().unwrap().parse().unwrap();
+        let (proof_keys, kek) = (keys.path().join("proof-keys.json"), keys.path().join("kek.json"));
+        let store = env.store_url(&prefix);
+        let mut process = ServerProcess::spawn(
+            env!("CARGO_BIN_EXE_pixstore-server"),
+            keys.path(),
+            &[
+                "--store",
+                &store,
+                "--s3-endpoint",
+                &env.endpoint,
+                "--s3-path-style",
+                "--proof-keys",
+                proof_keys.to_str().unwrap(),
+                "--kek-file",
+                kek.to_str().unwrap(),
+                "--admin-tokens",
+                TOKEN,
+            ],
+        );
+        let control = process.control;
         let admin_p = Arc::new(Admin::of(control));
         let record = admin_p.create(&png(1100, attempt)).await;
         let last_acked = Arc::new(AtomicU64::new(record.token.get()));
@@ -304,8 +294,8 @@ async fn sigkill_of_one_instance_during_updates() {
         while count.load(Ordering::SeqCst) < 10 + 7 * attempt {
             tokio::time::sleep(std::time::Duration::from_millis(2)).await;
         }
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        process.child.kill().unwrap(); // SIGKILL
+        process.child.wait().unwrap();
         let rounds = writer.await.unwrap();
         let acked = last_acked.load(Ordering::SeqCst);
         let stored = admin_b.token(&record.id).await.unwrap();
