@@ -6,7 +6,9 @@
 
 mod s3env;
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 
 use pixstore_server::store::{FsStore, Store, StoreError, StoredImage};
 use proto::envelope::Meta;
@@ -97,6 +99,78 @@ async fn fs_store_contract() {
     let a = FsStore::open(dir.path(), 8 << 20).unwrap();
     let b = FsStore::open(dir.path(), 8 << 20).unwrap();
     contract(a, b).await;
+}
+
+/// A store broken in one way, over a correct one: each must fail the contract, or the
+/// contract does not check what it claims.
+#[derive(Clone)]
+struct Broken {
+    inner: FsStore,
+    mutant: Mutant,
+    /// The first version each id was loaded at, for [`Mutant::NeverRevalidates`].
+    seen: Arc<Mutex<HashMap<String, Arc<StoredImage>>>>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Mutant {
+    /// `replace` overwrites whatever is stored: last writer wins (no compare-and-swap).
+    NoCompareAndSwap,
+    /// `create` overwrites an existing version.
+    CreateOverwrites,
+    /// `load` keeps answering the version it saw first (no read-after-write across instances).
+    NeverRevalidates,
+    /// `delete` reports success but leaves the version.
+    DeleteKeeps,
+    /// `list` unsorted (newest first).
+    ListUnsorted,
+}
+
+impl Store for Broken {
+    async fn load(&self, id: &str) -> Result<Option<Arc<StoredImage>>, StoreError> {
+        let loaded = self.inner.load(id).await?;
+        if let (Mutant::NeverRevalidates, Some(image)) = (self.mutant, &loaded) {
+            return Ok(Some(self.seen.lock().unwrap().entry(id.to_owned()).or_insert_with(|| image.clone()).clone()));
+        }
+        Ok(loaded)
+    }
+    async fn create(&self, id: &str, image: StoredImage) -> Result<(), StoreError> {
+        if let (Mutant::CreateOverwrites, Some(old)) = (self.mutant, self.inner.load(id).await?) {
+            return self.inner.replace(id, old.token(), image).await;
+        }
+        self.inner.create(id, image).await
+    }
+    async fn replace(&self, id: &str, expected: Token, image: StoredImage) -> Result<(), StoreError> {
+        if let (Mutant::NoCompareAndSwap, Some(current)) = (self.mutant, self.inner.load(id).await?) {
+            return self.inner.replace(id, current.token(), image).await;
+        }
+        self.inner.replace(id, expected, image).await
+    }
+    async fn delete(&self, id: &str) -> Result<bool, StoreError> {
+        if matches!(self.mutant, Mutant::DeleteKeeps) {
+            return Ok(self.inner.load(id).await?.is_some());
+        }
+        self.inner.delete(id).await
+    }
+    async fn list(&self, after: Option<&str>) -> Result<Vec<String>, StoreError> {
+        let mut ids = self.inner.list(after).await?;
+        if matches!(self.mutant, Mutant::ListUnsorted) {
+            ids.reverse();
+        }
+        Ok(ids)
+    }
+}
+
+// Each broken store fails the contract (the contract's assertions panic; the task reports it).
+#[tokio::test]
+async fn the_contract_kills_every_broken_store() {
+    use Mutant::*;
+    for mutant in [NoCompareAndSwap, CreateOverwrites, NeverRevalidates, DeleteKeeps, ListUnsorted] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = |_: ()| Broken { inner: FsStore::open(dir.path(), 8 << 20).unwrap(), mutant, seen: Arc::default() };
+        let (a, b) = (store(()), store(()));
+        let outcome = tokio::spawn(contract(a, b)).await;
+        assert!(outcome.is_err_and(|e| e.is_panic()), "{mutant:?} passed the Store contract");
+    }
 }
 
 // The file layout (docs/server-operations.md): `n/<id>.pxs`, and `d/<dir>/<name>.pxs` for a
