@@ -89,7 +89,7 @@ def fmt_ratio(a, b):
 
 def main():
     root = sys.argv[1]
-    cells = {}
+    rounds = {}
     order = []
     with open(os.path.join(root, "cells.tsv")) as f:
         for row in csv.DictReader(f, delimiter="\t"):
@@ -98,7 +98,10 @@ def main():
             key = (row["size"], row["conns"], row["kind"])
             if key not in order:
                 order.append(key)
-            cells[key + (row["target"],)] = w
+            rounds.setdefault(key + (row["target"],), []).append(w)
+    # With BENCH_ROUNDS > 1 every table below shows each target's median round (by requests/s;
+    # the lower middle one of an even count), and the section "Rounds" shows them all.
+    cells = {k: sorted(ws, key=lambda w: w["rps"] or 0)[(len(ws) - 1) // 2] for k, ws in rounds.items()}
     present = [t for t in TARGETS if any(k[3] == t[0] for k in cells)]
 
     with open(os.path.join(root, "results.tsv"), "w") as f:
@@ -174,6 +177,35 @@ def main():
                          f"{'yes' if b else 'NO'} | {fmt_ratio(eo, ed)} |")
         lines.append("")
         lines.append(f"nginx target met in {met_n} of {total} cells; 3.2.1 target met in {met_o} of {total} cells.\n")
+
+    if max(len(ws) for ws in rounds.values()) > 1:
+        lines.append("## Rounds\n")
+        lines.append("Each row measured every target in turn, once per round; the tables above show each target's median round. "
+                     "A paired ratio compares two targets within one round (measured minutes apart at most), so the median of "
+                     "the paired ratios is the steadier figure on a machine whose speed drifts.\n")
+        lines.append("| size | conns | kind | target | req/s per round | median |")
+        lines.append("|---|---|---|---|---|---|")
+        for size, conns, kind in order:
+            for t, _ in present:
+                ws = rounds.get((size, conns, kind, t), [])
+                if ws:
+                    lines.append(f"| {SIZE_LABEL.get(size, size)} | {conns} | {kind} | {t} | "
+                                 f"{' / '.join(fmt_rps(w['rps']) for w in ws)} | {fmt_rps(cells[(size, conns, kind, t)]['rps'])} |")
+        lines.append("")
+        pairs = [(other_t, label) for other_t, label in (("nginx", "ours / nginx"), ("node", "ours / 3.2.1"), ("main", "ours / main")) if {"ours", other_t} <= has]
+        if pairs:
+            lines.append("| size | conns | kind | ratio | per round | median |")
+            lines.append("|---|---|---|---|---|---|")
+            for size, conns, kind in order:
+                ours_r = rounds.get((size, conns, kind, "ours"), [])
+                for other_t, label in pairs:
+                    theirs = rounds.get((size, conns, kind, other_t), [])
+                    rs = [a["rps"] / b["rps"] for a, b in zip(ours_r, theirs) if a["rps"] and b["rps"]]
+                    if rs:
+                        med = sorted(rs)[(len(rs) - 1) // 2] if len(rs) % 2 else sum(sorted(rs)[len(rs) // 2 - 1:len(rs) // 2 + 1]) / 2
+                        lines.append(f"| {SIZE_LABEL.get(size, size)} | {conns} | {kind} | {label} | "
+                                     f"{' / '.join(f'{r:.2f}' for r in rs)} | {med:.2f} |")
+            lines.append("")
 
     busy = [k for k, w in cells.items() if w.get("other_cpu_pct") not in (None, "") and int(w["other_cpu_pct"]) > OTHER_MAX]
     if busy:

@@ -11,7 +11,8 @@
 # BENCH_TARGETS ("ours nginx node"), BENCH_KINDS ("success updated"), BENCH_OUR_PORT (18481),
 # BENCH_NODE_PORT (18482), BENCH_NGINX_PORT (18483), BENCH_WINDOW_MS (3600000: our server checks
 # proofs; -1 turns the check off), BENCH_OTHER_MAX (25: re-measure a cell when other processes
-# used more CPU than this %), BENCH_RETRY_BUDGET (300 s), BENCH_RESULTS (bench/results),
+# used more CPU than this %), BENCH_RETRY_BUDGET (300 s), BENCH_ROUNDS (1: rounds of every
+# target per row, medians reported), BENCH_RESULTS (bench/results),
 # BENCH_KEEP_WORK (0).
 #
 # Pinned mode (BENCH_PIN=1): every server runs on CPU BENCH_SERVER_CPU (0) and wrk on
@@ -208,8 +209,14 @@ if has main; then
     PROOF[main,$s]=$(json "$WORK/main-$s.json" statelessProof)
     TOKEN[main,$s]=$(json "$WORK/main-$s.json" token)
   done
+  # Served as ours is: no access log and the ops listener on a free port, where the baseline
+  # has them (a baseline from before issue 11 has neither).
+  main_extra=()
+  if "$BASELINE_BIN" serve --help 2>/dev/null | grep -q -- '--access-log'; then
+    main_extra=(--access-log=false --ops-listen "$HOST:0")
+  fi
   NO_COLOR=1 "${ON_SERVER[@]}" "$BASELINE_BIN" --data-dir "$WORK/main" --window-ms "$WINDOW_MS" serve --port "$MAIN_PORT" --listen-host "$HOST" \
-    --print-addresses >"$WORK/main.addr" 2>"$WORK/logs/main.log" &
+    "${main_extra[@]}" --print-addresses >"$WORK/main.addr" 2>"$WORK/logs/main.log" &
   MAIN_PID=$!
   PIDS+=("$MAIN_PID")
   wait_until main "$MAIN_PID" test -s "$WORK/main.addr"
@@ -376,6 +383,10 @@ run_wrk() {   # run_wrk OUT ARGS...: wrk in the background so a signal stops it 
 # a cell where it exceeds BENCH_OTHER_MAX % is measured again once the machine is quiet, within a
 # total budget of BENCH_RETRY_BUDGET seconds; discarded attempts stay in raw/discarded/.
 OTHER_MAX=${BENCH_OTHER_MAX:-25}
+# BENCH_ROUNDS (1): how many times each (size, connections, kind) row measures every target, in
+# turn; the report shows each target's median round and the median of the per-round ratios (a
+# shared virtual machine's speed drifts by tens of percent from one minute to the next).
+ROUNDS=${BENCH_ROUNDS:-1}
 RETRY_BUDGET=${BENCH_RETRY_BUDGET:-300}
 busy_since() {   # busy_since MB0 MT0 -> % of one CPU (all CPUs: up to nproc*100) since that snapshot
   local mb1 mt1
@@ -451,21 +462,23 @@ measure_cell() {
   other_pct=$((busy_pct - cpu_pct - wrk_pct - ksoftirqd_pct))
 }
 
-printf 'target\tsize\tconns\tkind\traw\tserver_cpu_pct\twrk_cpu_pct\tksoftirqd_cpu_pct\tother_cpu_pct\tattempts\tpayload_len\n' >"$RESULTS/cells.tsv"
+printf 'target\tsize\tconns\tkind\traw\tserver_cpu_pct\twrk_cpu_pct\tksoftirqd_cpu_pct\tother_cpu_pct\tattempts\tpayload_len\tround\n' >"$RESULTS/cells.tsv"
 ncells=0
-for s in $SIZES; do for c in $CONNECTIONS; do for k in $KINDS; do for t in $TARGETS; do ncells=$((ncells + 1)); done; done; done; done
-step "measure: $ncells cells, $DURATION each (+ $WARMUP warm-up); re-measured if other CPU > $OTHER_MAX %"
+for s in $SIZES; do for c in $CONNECTIONS; do for k in $KINDS; do for t in $TARGETS; do ncells=$((ncells + ROUNDS)); done; done; done; done
+step "measure: $ncells cells ($ROUNDS round(s)), $DURATION each (+ $WARMUP warm-up); re-measured if other CPU > $OTHER_MAX %"
 cell=0
 retry_spent=0
 for s in $SIZES; do
   n=${SIZE_BYTES[$s]}
   for c in $CONNECTIONS; do
     for k in $KINDS; do
-      # Targets interleaved within each (size, connections, kind), so drift hits all three alike.
-      for t in $TARGETS; do
+      # Targets interleaved within each (size, connections, kind), so drift hits all three alike;
+      # with BENCH_ROUNDS > 1 the interleaving repeats and the report takes medians.
+      for round in $(seq 1 "$ROUNDS"); do for t in $TARGETS; do
         cell=$((cell + 1))
         payload=$([ "$k" = success ] && echo $((n + 2)) || echo $((n + 70)))
         raw="raw/$t-$s-c$c-$k.txt"
+        [ "$ROUNDS" = 1 ] || raw="raw/$t-$s-c$c-$k.r$round.txt"
         attempt=1
         measure_cell "$t" "$s" "$c" "$k" "$RESULTS/$raw"
         while [ "$other_pct" -gt "$OTHER_MAX" ] && [ "$retry_spent" -lt "$RETRY_BUDGET" ]; do
@@ -478,13 +491,13 @@ for s in $SIZES; do
           measure_cell "$t" "$s" "$c" "$k" "$RESULTS/$raw"
           retry_spent=$((retry_spent + SECONDS - started))
         done
-        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$s" "$c" "$k" "$raw" "$cpu_pct" "$wrk_pct" "$ksoftirqd_pct" "$other_pct" \
-          "$attempt" "$payload" >>"$RESULTS/cells.tsv"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$s" "$c" "$k" "$raw" "$cpu_pct" "$wrk_pct" "$ksoftirqd_pct" "$other_pct" \
+          "$attempt" "$payload" "$round" >>"$RESULTS/cells.tsv"
         printf '[%2d/%d] %-5s %-4s c=%-3s %-7s %12s req/s  p99 %-9s CPU: server %3s%%  wrk %3s%%  ksoftirqd %2s%%  other %3s%%\n' \
           "$cell" "$ncells" "$t" "$s" "$c" "$k" "$(awk '/^Requests\/sec:/ {print $2}' "$RESULTS/$raw")" \
           "$(awk '$1 == "99%" {print $2}' "$RESULTS/$raw")" "$cpu_pct" "$wrk_pct" "$ksoftirqd_pct" "$other_pct"
         for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null || die "a server (pid $pid) died during $raw"; done
-      done
+      done; done
     done
   done
 done
