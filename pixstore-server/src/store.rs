@@ -421,7 +421,7 @@ fn fingerprint(meta: &std::fs::Metadata) -> Fingerprint {
 /// Layout (injective under the id grammar, ID-4): `images/n/<name>.pxs` for ids without a dir,
 /// `images/d/<dir>/<name>.pxs` for `dir:name`.
 ///
-/// Recently served versions stay in memory (up to `cache_bytes`); a request still opens the file
+/// Recently served versions stay in memory (up to `cache_bytes`); a request still stats the file
 /// and compares its identity (device, inode, size, mtime), so a version written by another
 /// process is never missed.
 #[derive(Clone)]
