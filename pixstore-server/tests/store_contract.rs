@@ -39,7 +39,7 @@ async fn contract<S: Store + Clone>(a: S, b: S) {
     // replace is a compare-and-swap on the version read
     assert!(matches!(a.replace(id, Token::new(9).unwrap(), version(12, 3)).await, Err(StoreError::Conflict { .. })));
     a.replace(id, Token::new(10).unwrap(), version(12, 3)).await.unwrap();
-    // b cached token 10: it must see 12 now (read-after-write across instances) ...
+    // b cached token 10: it must see 12 now (read-after-write across instances, SERVE-3) ...
     assert_eq!(b.load(id).await.unwrap().unwrap().token().get(), 12);
     // ... and its stale expectation loses.
     assert!(matches!(b.replace(id, Token::new(10).unwrap(), version(13, 4)).await, Err(StoreError::Conflict { .. })));
@@ -166,8 +166,8 @@ async fn the_contract_kills_every_broken_store() {
     use Mutant::*;
     for mutant in [NoCompareAndSwap, CreateOverwrites, NeverRevalidates, DeleteKeeps, ListUnsorted] {
         let dir = tempfile::tempdir().unwrap();
-        let store = |_: ()| Broken { inner: FsStore::open(dir.path(), 8 << 20).unwrap(), mutant, seen: Arc::default() };
-        let (a, b) = (store(()), store(()));
+        let store = || Broken { inner: FsStore::open(dir.path(), 8 << 20).unwrap(), mutant, seen: Arc::default() };
+        let (a, b) = (store(), store());
         let outcome = tokio::spawn(contract(a, b)).await;
         assert!(outcome.is_err_and(|e| e.is_panic()), "{mutant:?} passed the Store contract");
     }
