@@ -34,6 +34,7 @@ pub mod metrics;
 pub mod net;
 pub mod ops;
 pub mod s3;
+pub mod sendfile;
 pub mod service;
 pub mod store;
 pub mod tls;

@@ -13,6 +13,7 @@
 //! | `pixstore_proof_failures_total` | counter | `kind` (`ProofError::kind`) |
 //! | `pixstore_store_errors_total` | counter | - |
 //! | `pixstore_cache_hits_total`, `pixstore_cache_misses_total` | counter | - |
+//! | `pixstore_sendfile_bytes_total` | counter | - |
 
 use std::time::Duration;
 
@@ -137,6 +138,11 @@ impl Metrics {
             registry.register("cache_hits", "Image loads answered from memory", c.hits.clone());
             registry.register("cache_misses", "Image loads that read the file", c.misses.clone());
         }
+        registry.register(
+            "sendfile_bytes",
+            "Response bytes sent from stored files with sendfile (plain listeners, large versions)",
+            crate::sendfile::SENT_FROM_FILES.clone(),
+        );
         Metrics { registry, ..m }
     }
 

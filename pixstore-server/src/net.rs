@@ -248,7 +248,8 @@ async fn connection<A: App>(
         }
         None => {
             let info = ConnInfo { peer, tls: false };
-            drive(Watched { io: stream, watch: watch.clone() }, &ctx.auto, ctx, info, watch, shutdown, force).await;
+            let io = crate::sendfile::FileSend::new(stream);
+            drive(Watched { io, watch: watch.clone() }, &ctx.auto, ctx, info, watch, shutdown, force).await;
         }
     }
 }

@@ -423,7 +423,10 @@ fn fingerprint(meta: &std::fs::Metadata) -> Fingerprint {
 ///
 /// Recently served versions stay in memory (up to `cache_bytes`); a request still stats the file
 /// and compares its identity (device, inode, size, mtime), so a version written by another
-/// process is never missed.
+/// process is never missed. A cached version of at least [`crate::sendfile::MIN_LEN`] bytes also
+/// keeps its file open, and the plain listener sends it from there ([`crate::sendfile`]): a
+/// version replaced or deleted by another process keeps its disk space until the cache lets go
+/// of it (its next request, or eviction).
 #[derive(Clone)]
 pub struct FsStore {
     root: PathBuf,
@@ -532,10 +535,12 @@ impl FsStore {
     ) -> Result<Arc<StoredImage>, StoreError> {
         let mut buf = Vec::with_capacity(usize::try_from(print.len).unwrap_or(0));
         file.read_to_end(&mut buf).map_err(io_err(&path))?;
-        let image = Arc::new(StoredImage::from_stored(Bytes::from(buf)).map_err(|e| match e {
-            StoreError::Corrupt(m) => StoreError::Corrupt(format!("{}: {m}", path.display())),
-            other => other,
-        })?);
+        // A large version keeps its file open: the plain listener sends it from there.
+        let image =
+            Arc::new(StoredImage::from_stored(crate::sendfile::file_backed(buf, file)).map_err(|e| match e {
+                StoreError::Corrupt(m) => StoreError::Corrupt(format!("{}: {m}", path.display())),
+                other => other,
+            })?);
         self.cache.insert(id, (print, image.clone()));
         Ok(image)
     }
@@ -706,7 +711,12 @@ impl Store for FsStore {
         let path = self.path_of(id)?;
         let meta = match std::fs::metadata(&path) {
             Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // Deleted by another process: let go of the cached version (and of its file,
+                // which a large version holds open for sendfile, so its disk space is freed).
+                self.cache.invalidate(id);
+                return Ok(None);
+            }
             Err(e) => return Err(io_err(&path)(e)),
         };
         if let Some((cached, image)) = self.cache.get(id) {

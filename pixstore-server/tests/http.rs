@@ -288,3 +288,37 @@ async fn port_taken_is_a_clear_error() {
     assert!(msg.contains(&taken.to_string()) && msg.contains("cannot listen"), "{msg}");
     s.shutdown().await;
 }
+
+// SERVE-1, SERVE-3, WIRE-3, WIRE-4: a large version goes out of its file (sendfile) on the
+// plain listener, byte for byte, in both states and over HTTP/1.1 and h2c, and a replaced
+// version is never sent from the old file.
+#[tokio::test]
+async fn large_versions_are_sent_from_their_files_byte_for_byte() {
+    let sent = || pixstore_server::sendfile::SENT_FROM_FILES.get();
+    let s = TestServer::start().await;
+    let image = png(300_000, 7);
+    let record = s.create(&image).await;
+    let token = record.token.get();
+    for t in [Some(token), None] {
+        let before = sent();
+        let body = s.fetch(&record, t).await.bytes().await.unwrap();
+        assert_eq!(open(&record, &body).unwrap(), (image.clone(), token));
+        let from_file = sent() - before;
+        // Other tests of this binary may send files too: at least this body's ciphertext.
+        assert!(from_file >= 290_000, "only {from_file} bytes were sent from the file");
+    }
+    // HTTP/2 with prior knowledge (h2c): DATA frames of 16 KiB, each a view of the file.
+    let h2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+    let before = sent();
+    let r = h2.get(s.image_url(&record.id)).header("x-pixstore-proof", &record.stateless_proof).send().await.unwrap();
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
+    let body = r.bytes().await.unwrap();
+    assert_eq!(open(&record, &body).unwrap(), (image.clone(), token));
+    assert!(sent() - before >= 250_000, "HTTP/2 frames were not sent from the file");
+    let newer = png(250_000, 8);
+    let updated = s.update_record(&record.id, &newer).await;
+    let body = s.fetch(&updated, Some(token)).await.bytes().await.unwrap();
+    assert_eq!(state(&body), Some(State::Updated));
+    assert_eq!(open(&updated, &body).unwrap(), (newer, updated.token.get()));
+    s.shutdown().await;
+}
