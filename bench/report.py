@@ -10,7 +10,7 @@ import re
 import sys
 
 TARGETS = [("ours", "ours (pixstore-server)"), ("main", "today's main"), ("nginx", "nginx (static)"), ("node", "pixstore 3.2.1")]
-SIZE_LABEL = {"10k": "10 KiB", "100k": "100 KiB", "1m": "1 MiB"}
+SIZE_LABEL = {"4k": "4 KiB", "10k": "10 KiB", "100k": "100 KiB", "1m": "1 MiB"}
 GOAL_SIZES = ("10k", "100k")
 # Issue 11's targets for the pinned run (one server core); the unpinned run kept the first ones.
 PINNED = os.environ.get("BENCH_PIN", "0") == "1"

@@ -7,7 +7,7 @@
 #
 # Everything runs on 127.0.0.1. Results: bench/results/results.md (table), results.tsv, raw/ (wrk
 # outputs), environment.txt. Knobs (environment): BENCH_DURATION (10s), BENCH_WARMUP (2s, 0 = none),
-# BENCH_THREADS (2), BENCH_CONNECTIONS ("16 64"), BENCH_SIZES ("10k 100k 1m"),
+# BENCH_THREADS (2), BENCH_CONNECTIONS ("16 64"), BENCH_SIZES ("10k 100k 1m"; also 4k),
 # BENCH_TARGETS ("ours nginx node"), BENCH_KINDS ("success updated"), BENCH_OUR_PORT (18481),
 # BENCH_NODE_PORT (18482), BENCH_NGINX_PORT (18483), BENCH_WINDOW_MS (3600000: our server checks
 # proofs; -1 turns the check off), BENCH_OTHER_MAX (25: re-measure a cell when other processes
@@ -54,7 +54,7 @@ RESULTS=${BENCH_RESULTS:-$BENCH_DIR/results}
 KEEP_WORK=${BENCH_KEEP_WORK:-0}
 HOST=127.0.0.1
 
-declare -A SIZE_BYTES=([10k]=10240 [100k]=102400 [1m]=1048576)
+declare -A SIZE_BYTES=([4k]=4096 [10k]=10240 [100k]=102400 [1m]=1048576)
 
 # "${ON_SERVER[@]}" CMD...: a server (pinned to SERVER_CPU in pinned mode); ON_LOAD: wrk. taskset
 # execs the command, so $! is the server's own pid (its CPU time is read from /proc).
@@ -171,7 +171,7 @@ mkdir -p "$RESULTS/raw"
 
 step "images: PNG files of exactly 10 KiB, 100 KiB and 1 MiB (random pixels, stored uncompressed)"
 for s in $SIZES; do
-  [ -n "${SIZE_BYTES[$s]:-}" ] || die "unknown size $s (10k, 100k, 1m)"
+  [ -n "${SIZE_BYTES[$s]:-}" ] || die "unknown size $s (4k, 10k, 100k, 1m)"
   python3 "$BENCH_DIR/make_png.py" "${SIZE_BYTES[$s]}" "$WORK/img/$s.png"
   echo "$s.png: $(stat -c %s "$WORK/img/$s.png") bytes"
 done
