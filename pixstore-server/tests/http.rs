@@ -292,6 +292,7 @@ async fn port_taken_is_a_clear_error() {
 // SERVE-1, SERVE-3, WIRE-3, WIRE-4: a large version goes out of its file (sendfile) on the
 // plain listener, byte for byte, in both states and over HTTP/1.1 and h2c, and a replaced
 // version is never sent from the old file.
+#[cfg(target_os = "linux")]
 #[tokio::test]
 async fn large_versions_are_sent_from_their_files_byte_for_byte() {
     let sent = || pixstore_server::sendfile::SENT_FROM_FILES.get();
