@@ -208,7 +208,7 @@ pub struct FileConfig {
     /// Largest request head in bytes (8192 or more; larger: 431) [default: 16384].
     #[cfg_attr(feature = "cli", arg(long = "max-header-bytes", env = "PIXSTORE_MAX_HEADER_BYTES", global = true))]
     pub max_header_bytes: Option<u64>,
-    /// Most header fields in one request (more: 431) [default: 64].
+    /// Most header fields in one request (more: 431) [default: 100].
     #[cfg_attr(feature = "cli", arg(long = "max-headers", env = "PIXSTORE_MAX_HEADERS", global = true))]
     pub max_headers: Option<u64>,
     /// Concurrent HTTP/2 streams per connection [default: 128].
@@ -269,11 +269,15 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(60),
             max_connections: 4096,
             max_header_bytes: 16 << 10,
-            max_headers: 64,
+            max_headers: HYPER_MAX_HEADERS,
             h2_max_concurrent_streams: 128,
         }
     }
 }
+
+/// hyper's own limit of header fields. The default: at this value hyper parses into its inline
+/// arrays; any other (`h1_max_headers`) makes it fill arrays of that size for every request.
+pub const HYPER_MAX_HEADERS: usize = 100;
 
 /// The smallest head buffer hyper accepts (`max_buf_size`).
 pub const MIN_HEADER_BYTES: usize = 8192;
@@ -878,5 +882,48 @@ impl Config {
             shutdown_grace: Duration::from_millis(f.shutdown_grace_ms.unwrap_or(5000)),
             faults: crate::faults::Faults::default(),
         })
+    }
+}
+
+#[cfg(all(test, feature = "cli"))]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+    use super::FileConfig;
+
+    /// The first table of `docs/server-options.md`: one row of four cells per option.
+    fn options_table(doc: &str) -> Vec<Vec<&str>> {
+        doc.lines()
+            .skip_while(|l| !l.starts_with("| TOML key |"))
+            .take_while(|l| l.starts_with('|'))
+            .skip(2)
+            .map(|l| l.trim().trim_matches('|').split(" | ").map(str::trim).collect())
+            .collect()
+    }
+
+    // The options table is true to the flags: every flag has its row, with its own variable, and
+    // every row has its four cells (a bad edit once merged rows of the variables table into it).
+    #[test]
+    fn every_flag_has_its_row_and_variable_in_the_options_table() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/server-options.md");
+        let doc = std::fs::read_to_string(path).unwrap();
+        let table = options_table(&doc);
+        assert!(table.len() >= 40, "the options table of {path} has {} rows", table.len());
+        for row in &table {
+            assert_eq!(row.len(), 4, "a row of the options table: {row:?}");
+        }
+        let cmd = <FileConfig as clap::Args>::augment_args(clap::Command::new("pixstore-server"));
+        let mut flags = 0;
+        for arg in cmd.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            flags += 1;
+            let (plain, with_value) = (format!("--{long}`"), format!("--{long}["));
+            let row = table
+                .iter()
+                .find(|r| r[1].contains(&plain) || r[1].contains(&with_value))
+                .unwrap_or_else(|| panic!("--{long} has no row in {path}"));
+            let env = arg.get_env().map(|e| format!("`{}`", e.to_string_lossy()));
+            assert_eq!(Some(row[2]), env.as_deref(), "the variable of --{long} in {path}");
+        }
+        assert_eq!(flags, table.len(), "one row per flag in {path}");
     }
 }

@@ -89,6 +89,36 @@ async fn http11_without_host_is_400() {
     s.shutdown().await;
 }
 
+/// A request head with `n` header fields: Host, `Connection: close` and `n - 2` others.
+fn head_with_fields(target: &str, n: usize) -> String {
+    let mut head = format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+    for i in 2..n {
+        head.push_str(&format!("X-F{i}: v\r\n"));
+    }
+    head + "\r\n"
+}
+
+// The header count limit: at the default (100, hyper's own limit, where hyper is left
+// unconfigured) and at a configured one, a head at the limit is served and one with a field
+// more is 431.
+#[tokio::test]
+async fn heads_with_more_fields_than_the_limit_are_431() {
+    for (limit, configured) in [(100, None), (12, Some(12))] {
+        let s = TestServer::start_with(move |mut f| {
+            f.max_headers = configured;
+            f
+        })
+        .await;
+        let record = s.create(&png(500, 1)).await;
+        let target = proto::client::request_target("/pixstore-image", &record.id);
+        let r = exchange(s.endpoint, head_with_fields(&target, limit).as_bytes()).await;
+        assert!(r.starts_with("HTTP/1.1 200"), "limit {limit}, {limit} fields: {r}");
+        let r = exchange(s.endpoint, head_with_fields(&target, limit + 1).as_bytes()).await;
+        assert!(r.starts_with("HTTP/1.1 431"), "limit {limit}, {} fields: {r}", limit + 1);
+        s.shutdown().await;
+    }
+}
+
 fn with_timeouts(
     header_ms: u64,
     idle_ms: u64,
