@@ -243,7 +243,7 @@ impl FileConfig {
     }
 }
 
-/// Limits of the HTTP connection layer (every listener), see `docs/server-limits.md`.
+/// Limits of the HTTP connection layer (every listener), see `docs/server-operations.md`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {
