@@ -15,6 +15,7 @@
 //! | `pixstore_cache_hits_total`, `pixstore_cache_misses_total` | counter | - |
 //! | `pixstore_sendfile_bytes_total` | counter | - |
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -23,6 +24,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use proto::wire::State;
 
 use crate::service::ServiceCounters;
 use crate::store::CacheCounters;
@@ -63,6 +65,12 @@ pub struct Metrics {
 pub struct ListenerMetrics {
     listener: &'static str,
     requests: Family<RequestLabels, Counter>,
+    /// The counters of 200 with a Success and with an Updated payload, nearly all of the
+    /// traffic, looked up in `requests` on first use only: `Family::get_or_create` hashes the
+    /// label set (SipHash) and takes a read lock each time, about 470 instructions; the cached
+    /// counter takes 240 fewer per Success response (callgrind, bench/profile.sh). Filled
+    /// lazily, so `/metrics` lists a label set only once a request had it, as before.
+    hot: [OnceLock<Counter>; 2],
     duration: Histogram,
     bytes: Counter,
 }
@@ -70,7 +78,16 @@ pub struct ListenerMetrics {
 impl ListenerMetrics {
     /// Counts one answered request.
     pub fn request(&self, status: u16, state: &'static str, bytes: u64, elapsed: Duration) {
-        self.requests.get_or_create(&RequestLabels { listener: self.listener, status, state }).inc();
+        let labels = || RequestLabels { listener: self.listener, status, state };
+        let hot = match (status, state) {
+            (200, s) if s == State::Success.name() => self.hot.first(),
+            (200, s) if s == State::Updated.name() => self.hot.get(1),
+            _ => None,
+        };
+        match hot {
+            Some(slot) => slot.get_or_init(|| self.requests.get_or_create(&labels()).clone()).inc(),
+            None => self.requests.get_or_create(&labels()).inc(),
+        };
         self.duration.observe(elapsed.as_secs_f64());
         self.bytes.inc_by(bytes);
     }
@@ -152,6 +169,7 @@ impl Metrics {
         ListenerMetrics {
             listener,
             requests: self.requests.clone(),
+            hot: Default::default(),
             duration: self.duration.get_or_create(&l).clone(),
             bytes: self.bytes.get_or_create(&l).clone(),
         }

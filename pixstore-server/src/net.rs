@@ -274,7 +274,8 @@ async fn drive<A: App, I>(
     let limits = ctx.options.limits;
     let service = {
         let (app, watch, access_log, info) = (ctx.app.clone(), watch.clone(), ctx.options.access_log, info.clone());
-        let metrics = ctx.options.metrics.as_ref().map(|m| m.listener(name));
+        // One handle per connection, shared by its requests (one reference count per request).
+        let metrics = ctx.options.metrics.as_ref().map(|m| Arc::new(m.listener(name)));
         let calls = Arc::new(AtomicU64::new(0));
         hyper::service::service_fn(move |req: Request<Incoming>| {
             let index = calls.fetch_add(1, Ordering::Relaxed);
