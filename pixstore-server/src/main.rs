@@ -11,10 +11,11 @@ use pixstore_server::config::{Config, FileConfig, StoreConfig};
 use pixstore_server::store::{Store as _, StoreBackend};
 
 // jemalloc rather than glibc's malloc: a Success response makes about 12 allocations (hyper's
-// request head, header maps, our futures); jemalloc takes 3.8 % fewer instructions per response
-// for them (callgrind, bench/profile.sh) and holds less memory (18 MiB warm and 20 MiB with 50
-// stalled readers of an 8 MiB image, against glibc's 24 and 26). mimalloc was as fast but held
-// 10 MiB more at rest. Measured in docs/server-benchmarks.md, "The allocator".
+// request head, header maps, our futures); jemalloc takes about 3.8 % fewer instructions per
+// response for them (callgrind, bench/profile.sh) for about 2 MiB more resident memory (19.1
+// MiB warm and 20.7 with 50 stalled readers of an 8 MiB image, against 17.2 and 18.6), which it
+// keeps flat after a load as glibc does. mimalloc was as fast and held 10 MiB more. Measured in
+// docs/server-benchmarks.md, "The allocator".
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
