@@ -10,7 +10,8 @@ RSS of the warm server (the image served once) and with the 50 stalled readers, 
 import json, socket, subprocess, sys, time, urllib.parse, urllib.request, os
 bin_, data = sys.argv[1], sys.argv[2]
 extra = sys.argv[3:]
-img = os.path.join(data, "..", "big.png")
+# Beside DATA_DIR, which does not exist yet (so not DATA_DIR/.., which the OS cannot resolve).
+img = os.path.join(os.path.dirname(os.path.abspath(data)), "big.png")
 if not os.path.exists(img):
     with open(img, "wb") as f:
         f.write(b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR" + os.urandom(8 << 20))
