@@ -287,7 +287,11 @@ async fn drive<A: App, I>(
                     r.headers_mut().insert(header::CONNECTION, http::HeaderValue::from_static("close"));
                     futures_util::future::Either::Left(std::future::ready(r))
                 }
-                None => futures_util::future::Either::Right(app.clone().call(req, info.clone())),
+                // Boxed: the application's future (proof, store, response) is large, and this
+                // closure and hyper move it several times before its first poll; boxed, they move
+                // a pointer. callgrind (bench/profile.sh, 10 KiB Success): 37,265 -> 36,666
+                // instructions per request, most of it memcpy (docs/server-benchmarks.md).
+                None => futures_util::future::Either::Right(Box::pin(app.clone().call(req, info.clone()))),
             };
             let (metrics, peer) = (metrics.clone(), info.peer);
             async move {
