@@ -109,3 +109,42 @@ fn keyring_debug_shows_no_key() {
     let s = alloc::format!("{r:?}");
     assert!(s.contains('9') && !s.contains("cd") && !s.contains("205"), "{s}");
 }
+
+// SERVE-5, PROOF-7 step 4: an id outside the grammar never verifies, not even with the tag the key
+// holder would compute for its bytes (minting refuses such ids; this is the second guard). The
+// serve checks rely on it: they do not validate an id again once its proof verified.
+#[test]
+fn a_correct_tag_for_an_invalid_id_is_bad_tag_and_storage_is_not_asked() {
+    let r = ring();
+    let forge = |id: &str| {
+        let mut signed = [0u8; SIGNED_LEN];
+        signed[0] = VERSION;
+        signed[2..6].copy_from_slice(&1u32.to_be_bytes());
+        signed[6..14].copy_from_slice(&(NOW + 2_000).to_be_bytes());
+        let mac = mac_input(r.mac(1).unwrap(), &signed, id.as_bytes()).unwrap();
+        let mut bytes = [0u8; PROOF_LEN];
+        bytes[..SIGNED_LEN].copy_from_slice(&signed);
+        bytes[SIGNED_LEN..].copy_from_slice(&mac.finalize().into_bytes()[..TAG_LEN]);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    };
+    let v = Verifier::new(&r, w(1000));
+    // The forgery is sound: for a valid id the same construction verifies.
+    assert_eq!(v.verify("img", Some(&forge("img")), NOW), Ok(()));
+    for id in ["../img", "a/b", "img:", ":img", "A:img", "img\0"] {
+        assert_eq!(mint(&r, id, NOW, w(1000)), Err(ProofError::InvalidId), "{id:?}");
+        let proof = forge(id);
+        assert_eq!(v.verify(id, Some(&proof), NOW), Err(ProofError::BadTag), "{id:?}");
+        let request = crate::serve::Request {
+            id: crate::serve::RequestId::Text(id),
+            proof: Some(&proof),
+            client_token: None,
+        };
+        let asked = core::cell::Cell::new(false);
+        let answer = crate::serve::respond(&request, &v, NOW, |_| {
+            asked.set(true);
+            Ok::<Option<crate::serve::StoredVersion<&[u8]>>, ()>(None)
+        });
+        assert_eq!(answer.payload.state(), crate::wire::State::InvalidProof, "{id:?}");
+        assert!(!asked.get(), "storage was asked for {id:?}");
+    }
+}
