@@ -192,6 +192,10 @@ pub struct FileConfig {
     /// One info line per request (target pixstore_server::access) [default: true].
     #[cfg_attr(feature = "cli", arg(long = "access-log", env = "PIXSTORE_ACCESS_LOG", global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL"))]
     pub access_log: Option<bool>,
+    /// Send large cached versions from their files with sendfile(2) on plain listeners (Linux)
+    /// [default: true].
+    #[cfg_attr(feature = "cli", arg(long = "sendfile", env = "PIXSTORE_SENDFILE", global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL"))]
+    pub sendfile: Option<bool>,
     /// A request head (or TLS handshake) must arrive within this many ms [default: 10000].
     #[cfg_attr(
         feature = "cli",
@@ -363,6 +367,8 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     /// One info line per request.
     pub access_log: bool,
+    /// Large cached versions go out of their files with `sendfile` (plain listeners, Linux).
+    pub sendfile: bool,
     /// Limits of the connection layer.
     pub limits: Limits,
     /// How long a shutdown waits for requests in flight before it closes what is left.
@@ -544,6 +550,11 @@ impl ConfigBuilder {
     /// `accessLog`.
     pub fn access_log(mut self, on: bool) -> Self {
         self.0.access_log = Some(on);
+        self
+    }
+    /// `sendfile`.
+    pub fn sendfile(mut self, on: bool) -> Self {
+        self.0.sendfile = Some(on);
         self
     }
     /// `headerReadTimeoutMs`.
@@ -878,6 +889,7 @@ impl Config {
             ops,
             tls,
             access_log: f.access_log.unwrap_or(true),
+            sendfile: f.sendfile.unwrap_or(true),
             limits,
             shutdown_grace: Duration::from_millis(f.shutdown_grace_ms.unwrap_or(5000)),
             faults: crate::faults::Faults::default(),

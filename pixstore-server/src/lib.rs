@@ -122,7 +122,9 @@ impl Running {
 /// (credentials from the AWS variables and files; nothing is sent yet, see [`start`]).
 pub fn open_store(config: &Config) -> Result<StoreBackend, ServiceError> {
     match &config.store {
-        StoreConfig::Fs => Ok(StoreBackend::Fs(FsStore::open(&config.data_dir, config.cache_bytes)?)),
+        StoreConfig::Fs => {
+            Ok(StoreBackend::Fs(FsStore::open(&config.data_dir, config.cache_bytes)?.with_sendfile(config.sendfile)))
+        }
         StoreConfig::S3(location) => {
             let credentials = s3::AwsCredentials::from_environment().map_err(StoreError::Remote)?;
             // The largest version: a wrapped header, the format byte, the image, the GCM tag.

@@ -432,6 +432,8 @@ pub struct FsStore {
     root: PathBuf,
     cache: moka::sync::Cache<String, (Fingerprint, Arc<StoredImage>)>,
     counters: CacheCounters,
+    /// Whether a large cached version keeps its file for `sendfile` (the `sendfile` option).
+    sendfile: bool,
 }
 
 /// Hits and misses of [`FsStore`]'s memory cache (shared counters, for `/metrics`).
@@ -492,7 +494,15 @@ impl FsStore {
             .weigher(|_: &String, v: &(Fingerprint, Arc<StoredImage>)| u32::try_from(v.1.len()).unwrap_or(u32::MAX))
             .max_capacity(cache_bytes)
             .build();
-        Ok(FsStore { root, cache, counters: CacheCounters::default() })
+        Ok(FsStore { root, cache, counters: CacheCounters::default(), sendfile: true })
+    }
+
+    /// Whether large cached versions keep their files open to be sent with `sendfile` (the
+    /// default, [`crate::sendfile`]); off, they are served from memory with `writev` and no file
+    /// stays open (the `sendfile` option, docs/server-operations.md says when to turn it off).
+    pub fn with_sendfile(mut self, on: bool) -> FsStore {
+        self.sendfile = on;
+        self
     }
 
     /// The cache's hit and miss counters.
@@ -536,8 +546,9 @@ impl FsStore {
         let mut buf = Vec::with_capacity(usize::try_from(print.len).unwrap_or(0));
         file.read_to_end(&mut buf).map_err(io_err(&path))?;
         // A large version keeps its file open: the plain listener sends it from there.
+        let bytes = if self.sendfile { crate::sendfile::file_backed(buf, file) } else { bytes::Bytes::from(buf) };
         let image =
-            Arc::new(StoredImage::from_stored(crate::sendfile::file_backed(buf, file)).map_err(|e| match e {
+            Arc::new(StoredImage::from_stored(bytes).map_err(|e| match e {
                 StoreError::Corrupt(m) => StoreError::Corrupt(format!("{}: {m}", path.display())),
                 other => other,
             })?);

@@ -519,6 +519,37 @@ async fn stalled_readers_cost_no_copies_and_memory_returns() {
     server.child.wait().unwrap();
 }
 
+// The `sendfile` option: on (the default) a large cached version keeps its stored file open and
+// the plain listener sends it from there; off, it is served from memory and no stored file stays
+// open (docs/server-operations.md: for hosts where sendfile costs more than the copy).
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn sendfile_off_serves_from_memory_and_holds_no_stored_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let file = dir.path().join("large.png");
+    let image = png(300_000, 9);
+    std::fs::write(&file, &image).unwrap();
+    let (ok, out, err) = cli(&data, &["put", file.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let record = ImageRecord::from_json(out.as_bytes()).unwrap();
+    // The stored versions (`images/.../<name>.pxs`) among the process's open descriptors.
+    let held = |pid: u32| {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .filter(|p| p.extension().is_some_and(|x| x == "pxs"))
+            .count()
+    };
+    let client = reqwest::Client::new();
+    for (extra, want) in [(&[][..], 1), (&["--sendfile=false"][..], 0)] {
+        let server = ServerProcess::spawn(BIN, &data, extra);
+        let body = fetch(&client, server.endpoint, &record).await;
+        assert_eq!(open(&record, &body).unwrap().0, image, "{extra:?}");
+        assert_eq!(held(server.child.id()), want, "stored files held open with {extra:?}");
+    }
+}
+
 // EMFILE: with few file descriptors, connections beyond them make accept fail; the listener
 // logs it, backs off and keeps going, and serves again once descriptors are free (the old
 // server closed its listener for good at the first EMFILE).
