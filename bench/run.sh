@@ -326,6 +326,8 @@ fi
   echo "cpu flags (of interest): $(grep -m1 "^flags" /proc/cpuinfo | tr " " "\n" | grep -xE "aes|pclmulqdq|avx2|avx512f|vaes|vpclmulqdq" | tr "\n" " ")"
   echo "memory:  $(free -g | awk '/^Mem:/ {print $2 " GiB"}')"
   echo "kernel:  $(uname -r)"
+  # sendfile's cost depends on it (docs/server-operations.md, the sendfile option).
+  echo "tcp cc:  $(sysctl -n net.ipv4.tcp_congestion_control 2>/dev/null || echo unknown)"
   echo "os:      $(sed -n 's/^PRETTY_NAME="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' /etc/os-release)"
   echo "rustc:   $(rustc --version)"
   echo "node:    $(node --version 2>/dev/null || echo -)"
