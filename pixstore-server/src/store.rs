@@ -545,13 +545,13 @@ impl FsStore {
     ) -> Result<Arc<StoredImage>, StoreError> {
         let mut buf = Vec::with_capacity(usize::try_from(print.len).unwrap_or(0));
         file.read_to_end(&mut buf).map_err(io_err(&path))?;
-        // A large version keeps its file open: the plain listener sends it from there.
+        // A large version keeps its file open (unless the sendfile option is off): the plain
+        // listener sends it from there.
         let bytes = if self.sendfile { crate::sendfile::file_backed(buf, file) } else { bytes::Bytes::from(buf) };
-        let image =
-            Arc::new(StoredImage::from_stored(bytes).map_err(|e| match e {
-                StoreError::Corrupt(m) => StoreError::Corrupt(format!("{}: {m}", path.display())),
-                other => other,
-            })?);
+        let image = Arc::new(StoredImage::from_stored(bytes).map_err(|e| match e {
+            StoreError::Corrupt(m) => StoreError::Corrupt(format!("{}: {m}", path.display())),
+            other => other,
+        })?);
         self.cache.insert(id, (print, image.clone()));
         Ok(image)
     }

@@ -134,11 +134,8 @@ fn a_correct_tag_for_an_invalid_id_is_bad_tag_and_storage_is_not_asked() {
         assert_eq!(mint(&r, id, NOW, w(1000)), Err(ProofError::InvalidId), "{id:?}");
         let proof = forge(id);
         assert_eq!(v.verify(id, Some(&proof), NOW), Err(ProofError::BadTag), "{id:?}");
-        let request = crate::serve::Request {
-            id: crate::serve::RequestId::Text(id),
-            proof: Some(&proof),
-            client_token: None,
-        };
+        let request =
+            crate::serve::Request { id: crate::serve::RequestId::Text(id), proof: Some(&proof), client_token: None };
         let asked = core::cell::Cell::new(false);
         let answer = crate::serve::respond(&request, &v, NOW, |_| {
             asked.set(true);
