@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode};
 use hyper::body::Incoming;
 use proto::http::{self as binding, Action, Response as Kind};
 use proto::serve::{Detail, RequestId};
@@ -28,18 +28,21 @@ use crate::store::Store;
 pub struct PayloadBody {
     head: Option<Bytes>,
     body: Option<Bytes>,
+    /// The wire state's name when this is a wire payload (for metrics and the access log).
+    state: Option<&'static str>,
 }
 
 impl PayloadBody {
     /// A body of one buffer.
     pub fn full(bytes: Bytes) -> PayloadBody {
-        PayloadBody { head: (!bytes.is_empty()).then_some(bytes), body: None }
+        PayloadBody { head: (!bytes.is_empty()).then_some(bytes), body: None, state: None }
     }
 
     /// A wire payload's parts.
     pub fn payload(payload: WirePayload) -> PayloadBody {
+        let state = Some(payload.state().name());
         let (head, body) = payload.into_parts();
-        PayloadBody { head: (!head.is_empty()).then_some(head), body: (!body.is_empty()).then_some(body) }
+        PayloadBody { head: (!head.is_empty()).then_some(head), body: (!body.is_empty()).then_some(body), state }
     }
 
     fn len(&self) -> u64 {
@@ -117,13 +120,31 @@ fn header_map(kind: Kind, allow_origin: &str, faults: Faults) -> HeaderMap {
     map
 }
 
+/// The headers of `kind` with a `Content-Length` already in place, its value set per response
+/// ([`response_of`]): a clone of a header map has no spare room, so adding a field to a clone
+/// grows it (a reallocation per response, callgrind; docs/server-benchmarks.md).
+fn template(kind: Kind, allow_origin: &str, faults: Faults) -> HeaderMap {
+    let mut map = header_map(kind, allow_origin, faults);
+    map.append(http::header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+    map
+}
+
+/// `headers` with the body's `Content-Length` (RFC 9110 §8.6), unless the status is 204.
 fn response_of(status: StatusCode, headers: HeaderMap, body: PayloadBody) -> Response<PayloadBody> {
     let len = body.len();
     let mut r = Response::new(body);
     *r.status_mut() = status;
     *r.headers_mut() = headers;
     if status != StatusCode::NO_CONTENT {
-        r.headers_mut().insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
+        let value = HeaderValue::from(len);
+        // A template's placeholder is replaced in place: `insert` reserves room for one more field
+        // first, and a clone of a header map has none, so it would rebuild the map.
+        match r.headers_mut().get_mut(http::header::CONTENT_LENGTH) {
+            Some(placeholder) => *placeholder = value,
+            None => {
+                r.headers_mut().insert(http::header::CONTENT_LENGTH, value);
+            }
+        }
     }
     r
 }
@@ -149,6 +170,10 @@ fn into_warp(r: Response<PayloadBody>) -> warp::reply::Response {
     *w.status_mut() = parts.status;
     *w.headers_mut() = parts.headers;
     w.extensions_mut().extend(parts.extensions);
+    // A warp application's state reaches the metrics through the extensions (App::wire_state).
+    if let Some(state) = body.state {
+        w.extensions_mut().insert(WireState(state));
+    }
     w
 }
 
@@ -233,10 +258,12 @@ pub fn refusal(status: StatusCode, message: &str, allow_origin: &str) -> warp::r
 /// The request's proof (HTTP-11) and client token (TOKEN-6, TOKEN-7).
 fn proof_and_token<'h>(headers: &'h HeaderMap, query: &str) -> (Option<&'h str>, Option<token::Token>) {
     // A value that is not visible ASCII cannot be a proof: it stays a (failing) proof.
-    let proof =
-        binding::proof_header(headers.get_all(binding::PROOF_HEADER).iter().map(|v| v.to_str().unwrap_or("\u{fffd}")));
+    // Looked up by name values built once: a lookup by text parses and lowercases the text first.
+    static PROOF: HeaderName = HeaderName::from_static(binding::PROOF_HEADER);
+    static TOKEN: HeaderName = HeaderName::from_static(binding::TOKEN_HEADER);
+    let proof = binding::proof_header(headers.get_all(&PROOF).iter().map(|v| v.to_str().unwrap_or("\u{fffd}")));
     let token = token::client_token(
-        headers.get_all(binding::TOKEN_HEADER).iter().map(|v| v.as_bytes()),
+        headers.get_all(&TOKEN).iter().map(|v| v.as_bytes()),
         binding::query_values(query, binding::TOKEN_QUERY).map(|c| c.into_owned()),
     );
     (proof, token)
@@ -259,12 +286,9 @@ fn log(id: &RequestId<'_>, served: &Served) {
     }
 }
 
-/// The response to a served payload: 200 with the wire headers, and its state for the log.
+/// The response to a served payload: 200 with the wire headers; its body knows its state.
 fn payload_response(served: Served, headers: HeaderMap) -> Response<PayloadBody> {
-    let state = served.payload.state();
-    let mut r = response_of(StatusCode::OK, headers, PayloadBody::payload(served.payload));
-    r.extensions_mut().insert(WireState(state.name()));
-    r
+    response_of(StatusCode::OK, headers, PayloadBody::payload(served.payload))
 }
 
 /// Answers an image request for `id` (still percent-encoded, as a path segment) behind your own
@@ -326,11 +350,12 @@ impl<S: Store> EndpointApp<S> {
     /// The default endpoint on `route`, for browsers on `allow_origin`.
     pub fn new(service: Arc<ImageService<S>>, route: String, allow_origin: &str) -> EndpointApp<S> {
         let faults = service.options().faults;
+        // Preflight answers are 204, without Content-Length (RFC 9110 §8.6).
         let headers = Headers {
-            payload: header_map(Kind::Payload(0), allow_origin, faults),
+            payload: template(Kind::Payload(0), allow_origin, faults),
             preflight: header_map(Kind::Preflight, allow_origin, faults),
-            method_not_allowed: header_map(Kind::MethodNotAllowed, allow_origin, faults),
-            not_found: header_map(Kind::NotFound, allow_origin, faults),
+            method_not_allowed: template(Kind::MethodNotAllowed, allow_origin, faults),
+            not_found: template(Kind::NotFound, allow_origin, faults),
         };
         EndpointApp(Arc::new(Endpoint { service, route, headers }))
     }
@@ -396,7 +421,8 @@ impl<S: Store> App for EndpointApp<S> {
             // A HEAD answer has no body (RFC 9110 §9.3.2); hyper drops it on HTTP/1.1, not on
             // HTTP/2, where DATA after a HEAD is a protocol error. Content-Length stays.
             if parts.method == Method::HEAD {
-                *r.body_mut() = PayloadBody::default();
+                let state = r.body().state;
+                *r.body_mut() = PayloadBody { state, ..PayloadBody::default() };
             }
             r
         }
@@ -406,6 +432,12 @@ impl<S: Store> App for EndpointApp<S> {
     fn refuse(&self, status: StatusCode, reason: &'static str) -> Response<PayloadBody> {
         tracing::debug!(status = status.as_u16(), reason, "request refused");
         response_of(status, self.0.headers.not_found.clone(), PayloadBody::full(Bytes::from_static(reason.as_bytes())))
+    }
+
+    /// Read from the body, not the extensions: inserting an extension allocates a map per
+    /// response (callgrind, docs/server-benchmarks.md).
+    fn wire_state(response: &Response<PayloadBody>) -> &'static str {
+        response.body().state.unwrap_or("-")
     }
 }
 

@@ -58,10 +58,15 @@ pub trait App: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Response<Self::Body>> + Send + 'static;
     /// The answer to a request the connection layer refuses (`status`, `reason` for people).
     fn refuse(&self, status: StatusCode, reason: &'static str) -> Response<Self::Body>;
+    /// The wire state of `response` for metrics and the access log, `-` when it is not a
+    /// Pixstore payload. By default, the [`WireState`] in its extensions.
+    fn wire_state(response: &Response<Self::Body>) -> &'static str {
+        response.extensions().get::<WireState>().map_or("-", |s| s.0)
+    }
 }
 
 /// The wire state of a response, when it is a Pixstore payload (for metrics and the access
-/// log); the endpoint puts it into the response's extensions.
+/// log): custom routes of warp applications carry it in the response's extensions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WireState(pub &'static str);
 
@@ -296,7 +301,7 @@ async fn drive<A: App, I>(
             let (metrics, peer) = (metrics.clone(), info.peer);
             async move {
                 let response = future.await;
-                let state = response.extensions().get::<WireState>().map_or("-", |s| s.0);
+                let state = A::wire_state(&response);
                 let status = response.status().as_u16();
                 let bytes = http_body::Body::size_hint(response.body()).exact().unwrap_or(0);
                 let elapsed = started.elapsed();

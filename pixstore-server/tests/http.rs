@@ -25,9 +25,16 @@ async fn get(s: &TestServer, raw_path: &str, headers: &[(&str, &str)]) -> (u16, 
 fn assert_wire_headers(h: &reqwest::header::HeaderMap, len: usize) {
     // HTTP-4, HTTP-5, HTTP-6
     assert_eq!(h["content-type"], "application/octet-stream");
-    assert_eq!(h["content-length"], len.to_string().as_str());
+    assert_one_content_length(h, len);
     assert_eq!(h["cache-control"], "no-store");
     assert_eq!(h["access-control-allow-origin"], "*");
+}
+
+/// Exactly one `Content-Length`, with the body's length (the endpoint's header templates carry
+/// a placeholder that each response replaces).
+fn assert_one_content_length(h: &reqwest::header::HeaderMap, len: usize) {
+    let values: Vec<_> = h.get_all("content-length").iter().collect();
+    assert_eq!(values, [len.to_string().as_str()], "{h:?}");
 }
 
 // SERVE-1, SERVE-2, SERVE-4, HTTP-3, HTTP-4, WIRE-2, WIRE-3, WIRE-4: every state of the spec.
@@ -117,6 +124,8 @@ async fn cors_preflight_methods_and_paths() {
     assert!(allowed.contains("x-pixstore-proof") && allowed.contains("x-pixstore-token"));
     assert_eq!(h["access-control-max-age"], "600");
     assert_eq!(h["cache-control"], "no-store");
+    // RFC 9110 §8.6: no Content-Length on a 204.
+    assert!(h.get("content-length").is_none(), "{h:?}");
     for method in [
         reqwest::Method::POST,
         reqwest::Method::PUT,
@@ -128,10 +137,13 @@ async fn cors_preflight_methods_and_paths() {
         assert_eq!(r.status(), 405, "{method}");
         assert_eq!(r.headers()["allow"], "GET, OPTIONS");
         assert_eq!(r.headers()["cache-control"], "no-store");
+        let h = r.headers().clone();
+        assert_one_content_length(&h, r.bytes().await.unwrap().len());
     }
     for path in ["/", "/other", "/pixstore-image/a/b", "/pixstore-image/a/", "/pixstore-imageX/a"] {
-        let (status, h, _) = get(&s, path, &[]).await;
+        let (status, h, body) = get(&s, path, &[]).await;
         assert_eq!(status, 404, "{path}");
+        assert_one_content_length(&h, body.len());
         assert_eq!(h["cache-control"], "no-store");
         assert_eq!(h["access-control-allow-origin"], "https://app.example");
     }
