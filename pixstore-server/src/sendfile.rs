@@ -27,6 +27,10 @@
 //! descriptor limit is held open for it (the rest is for connections): beyond that a version is
 //! kept in memory only, and served with `writev` as before. TLS connections encrypt in user
 //! space and do not use it; other systems than Linux do not either.
+//!
+//! The code for other systems is compiled on Linux too, by `.ci/run`, with `--cfg
+//! pixstore_portable` (`cargo rustc -p pixstore-server --lib --profile check -- --cfg
+//! pixstore_portable`): that build takes the other systems' branches of this module.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -47,7 +51,7 @@ pub const MIN_LEN: usize = 8 * 1024;
 /// Bytes sent with `sendfile` so far (`pixstore_sendfile_bytes_total`).
 pub static SENT_FROM_FILES: LazyLock<prometheus_client::metrics::counter::Counter> = LazyLock::new(Default::default);
 
-#[cfg_attr(not(target_os = "linux"), allow(dead_code))] // read by `lookup`, used on Linux only
+#[cfg_attr(any(not(target_os = "linux"), pixstore_portable), allow(dead_code))] // read by `lookup`, used on Linux only
 struct Region {
     len: usize,
     file: Arc<File>,
@@ -61,12 +65,12 @@ static HELD: AtomicUsize = AtomicUsize::new(0);
 /// How many files may be held open: a quarter of the soft descriptor limit.
 fn max_held() -> usize {
     static MAX: LazyLock<usize> = LazyLock::new(|| {
-        #[cfg(target_os = "linux")]
+        #[cfg(all(target_os = "linux", not(pixstore_portable)))]
         {
             let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
             limit.current.map_or(usize::MAX, |n| usize::try_from(n / 4).unwrap_or(usize::MAX))
         }
-        #[cfg(not(target_os = "linux"))]
+        #[cfg(any(not(target_os = "linux"), pixstore_portable))]
         {
             0
         }
@@ -100,7 +104,7 @@ impl Drop for Owner {
 /// (see the module documentation). Small buffers, and any buffer once the budget of held files is
 /// spent, are returned as plain bytes and `file` is closed.
 pub fn file_backed(bytes: Vec<u8>, file: File) -> Bytes {
-    if !cfg!(target_os = "linux") || bytes.len() < MIN_LEN {
+    if !cfg!(all(target_os = "linux", not(pixstore_portable))) || bytes.len() < MIN_LEN {
         return Bytes::from(bytes);
     }
     if HELD.fetch_add(1, Ordering::Relaxed) >= max_held() {
@@ -114,7 +118,7 @@ pub fn file_backed(bytes: Vec<u8>, file: File) -> Bytes {
 }
 
 /// The file and offset holding `buf`, if `buf` lies inside a registered range.
-#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+#[cfg_attr(any(not(target_os = "linux"), pixstore_portable), allow(dead_code))]
 fn lookup(buf: &[u8]) -> Option<(Arc<File>, u64)> {
     let at = buf.as_ptr().addr();
     let regions = REGIONS.read().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -139,7 +143,7 @@ impl FileSend {
 
     /// Writes `prefix` (with `MSG_MORE`), then `body` from `file` at `offset`; the count covers
     /// both, as one `writev` would.
-    #[cfg(target_os = "linux")]
+    #[cfg(all(target_os = "linux", not(pixstore_portable)))]
     fn send(
         &self,
         prefix: &[std::io::IoSlice<'_>],
@@ -226,7 +230,7 @@ impl FileSend {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Option<Poll<std::io::Result<usize>>> {
-        #[cfg(target_os = "linux")]
+        #[cfg(all(target_os = "linux", not(pixstore_portable)))]
         {
             let (at, file, offset) = bufs
                 .iter()
@@ -247,7 +251,7 @@ impl FileSend {
                 }
             }
         }
-        #[cfg(not(target_os = "linux"))]
+        #[cfg(any(not(target_os = "linux"), pixstore_portable))]
         {
             let _ = (self, cx, bufs);
             None
@@ -256,7 +260,7 @@ impl FileSend {
 }
 
 // The tests prove the Linux path (elsewhere there is none: buffers are written as they are).
-#[cfg(all(test, target_os = "linux"))]
+#[cfg(all(test, target_os = "linux", not(pixstore_portable)))]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
