@@ -13,6 +13,7 @@ use pixstore_server::config::{Config, FileConfig};
 use pixstore_server::endpoint::{self, RequestParts};
 #[cfg(feature = "test-faults")]
 use pixstore_server::faults::Faults;
+use pixstore_server::net::WireState;
 use proto::serve::RequestId;
 use proto::wire::State;
 use warp::http::StatusCode;
@@ -130,6 +131,17 @@ async fn served_payloads_report_their_state_for_the_log() {
     let success = service.serve(id, proof, token).await;
     assert_eq!(success.payload.state(), State::Success);
     assert_eq!(service.serve(id, None, None).await.payload.state(), State::MissingProof);
+
+    // A custom route's answer carries its state in the response's extensions, for a connection
+    // layer that counts it (net::App::wire_state).
+    let raw_id = proto::client::request_target("", &record.id).trim_start_matches('/').to_owned();
+    let mut parts = RequestParts::default();
+    parts.headers.insert("x-pixstore-proof", record.stateless_proof.parse().unwrap());
+    let r = endpoint::answer(&service, &raw_id, &parts, "*").await;
+    assert_eq!(r.extensions().get::<WireState>(), Some(&WireState("Updated")));
+    parts.headers.insert("x-pixstore-token", record.token.to_string().parse().unwrap());
+    let r = endpoint::answer(&service, &raw_id, &parts, "*").await;
+    assert_eq!(r.extensions().get::<WireState>(), Some(&WireState("Success")));
 }
 
 #[cfg(feature = "test-faults")]
