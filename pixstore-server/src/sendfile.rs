@@ -101,20 +101,22 @@ impl Drop for Owner {
 }
 
 /// `bytes`, read from the start of `file`, as a buffer whose large views are sent from `file`
-/// (see the module documentation). Small buffers, and any buffer once the budget of held files is
-/// spent, are returned as plain bytes and `file` is closed.
-pub fn file_backed(bytes: Vec<u8>, file: File) -> Bytes {
+/// (see the module documentation), and the file it holds open (the store checks a request
+/// against it). Small buffers, and any buffer once the budget of held files is spent, are
+/// returned as plain bytes without a file, and `file` is closed.
+pub fn file_backed(bytes: Vec<u8>, file: File) -> (Bytes, Option<Arc<File>>) {
     if !cfg!(all(target_os = "linux", not(pixstore_portable))) || bytes.len() < MIN_LEN {
-        return Bytes::from(bytes);
+        return (Bytes::from(bytes), None);
     }
     if HELD.fetch_add(1, Ordering::Relaxed) >= max_held() {
         HELD.fetch_sub(1, Ordering::Relaxed);
-        return Bytes::from(bytes);
+        return (Bytes::from(bytes), None);
     }
     let start = bytes.as_ptr().addr();
-    let region = Region { len: bytes.len(), file: Arc::new(file) };
+    let file = Arc::new(file);
+    let region = Region { len: bytes.len(), file: file.clone() };
     REGIONS.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(start, region);
-    Bytes::from_owner(Owner { bytes, start })
+    (Bytes::from_owner(Owner { bytes, start }), Some(file))
 }
 
 /// The file and offset holding `buf`, if `buf` lies inside a registered range.
@@ -280,7 +282,7 @@ mod tests {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         f.write_all(on_disk).unwrap();
         let file = File::open(f.path()).unwrap();
-        (file_backed(in_memory, file), f)
+        (file_backed(in_memory, file).0, f)
     }
 
     async fn pair() -> (FileSend, TcpStream) {

@@ -412,6 +412,80 @@ fn fingerprint(meta: &std::fs::Metadata) -> Fingerprint {
     }
 }
 
+/// How long a held file alone may vouch for its path (see [`Cached`]): after that a request
+/// stats the path again, and a version replaced in a way the held file cannot see (a folder of
+/// images swapped under a running server) is noticed within this time.
+const PATH_RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A cached version: the fingerprint of the file it was read from, the version, and that file
+/// while it is held open (for `sendfile`, [`crate::sendfile::file_backed`]).
+///
+/// A held file makes a request's check cheaper: every write renames a new file over the path (or
+/// removes it), and that changes the old file's link count and change time, which `fstat` on the
+/// held descriptor reads without walking the path. So a request compares them with the values
+/// last seen while the path named this file, and stats the path only when they differ or
+/// [`PATH_RECHECK`] has passed. Without a held file (small versions, `sendfile` off, the budget
+/// of held files spent) a request stats the path.
+struct Cached {
+    print: Fingerprint,
+    image: Arc<StoredImage>,
+    held: Option<Held>,
+}
+
+struct Held {
+    file: Arc<File>,
+    /// [`Links`] of `file` when the path last named it (none until a stat of the path found it).
+    seen: std::sync::Mutex<Option<Links>>,
+    /// When the path last named it, in ms since [`clock_ms`]'s start.
+    path_checked_ms: std::sync::atomic::AtomicU64,
+}
+
+/// A held file's link count and change time: a rename over its path, or an unlink, changes both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Links {
+    nlink: u64,
+    ctime_ns: i128,
+}
+
+impl Held {
+    /// The held file's [`Links`] now (`None` where they are not known: then the path decides).
+    fn links(&self) -> Option<Links> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt as _;
+            let meta = self.file.metadata().ok()?;
+            Some(Links {
+                nlink: meta.nlink(),
+                ctime_ns: i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()),
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            None
+        }
+    }
+
+    /// Whether `now` (the held file's links just read) shows the path still names the file,
+    /// without looking at the path.
+    fn vouches(&self, now: Links, now_ms: u64, recheck_ms: u64) -> bool {
+        let seen = *self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        seen == Some(now)
+            && now_ms.saturating_sub(self.path_checked_ms.load(std::sync::atomic::Ordering::Relaxed)) < recheck_ms
+    }
+
+    /// The path was just found to name the file; `before` are its links read before that stat.
+    fn confirm(&self, before: Links, now_ms: u64) {
+        *self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(before);
+        self.path_checked_ms.store(now_ms, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A monotonic clock in milliseconds (since its first use).
+fn clock_ms() -> u64 {
+    static START: std::sync::LazyLock<std::time::Instant> = std::sync::LazyLock::new(std::time::Instant::now);
+    u64::try_from(START.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
 /// The embedded default store: one file per image under `<data>/images/`, written by temporary
 /// file, fsync, rename and folder fsync. Writers exclude each other with one of
 /// [`LOCK_STRIPES`] lock files chosen by a hash of the id (`images/.locks/NN.lock`, also across
@@ -421,17 +495,20 @@ fn fingerprint(meta: &std::fs::Metadata) -> Fingerprint {
 /// Layout (injective under the id grammar, ID-4): `images/n/<name>.pxs` for ids without a dir,
 /// `images/d/<dir>/<name>.pxs` for `dir:name`.
 ///
-/// Recently served versions stay in memory (up to `cache_bytes`); a request still stats the file
-/// and compares its identity (device, inode, size, mtime), so a version written by another
-/// process is never missed. A cached version of at least [`crate::sendfile::MIN_LEN`] bytes also
-/// keeps its file open, and the plain listener sends it from there ([`crate::sendfile`]): a
-/// version replaced or deleted by another process keeps its disk space until the cache lets go
-/// of it (its next request, or eviction).
+/// Recently served versions stay in memory (up to `cache_bytes`); a request still checks that
+/// the path names the file they were read from, so a version written by another process is
+/// never missed: a stat of the path (device, inode, size, mtime), or, where the file is held
+/// open, its link count and change time (see `Cached`). A cached version of at least
+/// [`crate::sendfile::MIN_LEN`] bytes keeps its file open, and the plain listener sends it from
+/// there ([`crate::sendfile`]): a version replaced or deleted by another process keeps its disk
+/// space until the cache lets go of it (its next request, or eviction).
 #[derive(Clone)]
 pub struct FsStore {
     root: PathBuf,
-    cache: moka::sync::Cache<String, (Fingerprint, Arc<StoredImage>)>,
+    cache: moka::sync::Cache<String, Arc<Cached>>,
     counters: CacheCounters,
+    /// [`PATH_RECHECK`] in ms (tests set other values).
+    path_recheck_ms: u64,
     /// Whether a large cached version keeps its file for `sendfile` (the `sendfile` option).
     sendfile: bool,
 }
@@ -491,10 +568,11 @@ impl FsStore {
         std::fs::create_dir_all(root.join(LOCKS_DIR)).map_err(io_err(&root))?;
         remove_legacy_locks(&root);
         let cache = moka::sync::Cache::builder()
-            .weigher(|_: &String, v: &(Fingerprint, Arc<StoredImage>)| u32::try_from(v.1.len()).unwrap_or(u32::MAX))
+            .weigher(|_: &String, v: &Arc<Cached>| u32::try_from(v.image.len()).unwrap_or(u32::MAX))
             .max_capacity(cache_bytes)
             .build();
-        Ok(FsStore { root, cache, counters: CacheCounters::default(), sendfile: true })
+        let path_recheck_ms = u64::try_from(PATH_RECHECK.as_millis()).unwrap_or(u64::MAX);
+        Ok(FsStore { root, cache, counters: CacheCounters::default(), path_recheck_ms, sendfile: true })
     }
 
     /// Whether large cached versions keep their files open to be sent with `sendfile` (the
@@ -547,12 +625,17 @@ impl FsStore {
         file.read_to_end(&mut buf).map_err(io_err(&path))?;
         // A large version keeps its file open (unless the sendfile option is off): the plain
         // listener sends it from there.
-        let bytes = if self.sendfile { crate::sendfile::file_backed(buf, file) } else { bytes::Bytes::from(buf) };
+        let (bytes, held) =
+            if self.sendfile { crate::sendfile::file_backed(buf, file) } else { (bytes::Bytes::from(buf), None) };
         let image = Arc::new(StoredImage::from_stored(bytes).map_err(|e| match e {
             StoreError::Corrupt(m) => StoreError::Corrupt(format!("{}: {m}", path.display())),
             other => other,
         })?);
-        self.cache.insert(id, (print, image.clone()));
+        // Not vouched for yet: the path may have been renamed over since the open, and the links
+        // read now would then be the replaced file's. The next request stats the path and, if it
+        // still names this file, records the links it read before that stat.
+        let held = held.map(|file| Held { file, seen: Default::default(), path_checked_ms: Default::default() });
+        self.cache.insert(id, Arc::new(Cached { print, image: image.clone(), held }));
         Ok(image)
     }
 
@@ -714,11 +797,20 @@ fn remove_temporaries(root: &Path) -> Result<(), StoreError> {
 impl Store for FsStore {
     async fn load(&self, id: &str) -> Result<Option<Arc<StoredImage>>, StoreError> {
         // SERVE-3 across processes (the CLI or another instance may have replaced the file): every
-        // load revalidates. A hit costs one short system call, a stat of the path: every write
-        // renames a new file into place (a new inode, length and mtime), so the path's
-        // fingerprint names the version. (Opening the file, fstat-ing it and closing it again was
-        // three calls per request: with a receive and a send, most of the system calls of a
-        // Success response.) The read of a version not in memory yet goes to the blocking pool.
+        // load revalidates. Every write renames a new file into place (a new inode, length and
+        // mtime), so the path's fingerprint names the version. A hit whose file is held open
+        // asks that file (`fstat`, no path walk; see `Cached`); any other hit stats the path.
+        // (Opening the file, fstat-ing it and closing it again was three calls per request:
+        // with a receive and a send, most of the system calls of a Success response.) The read
+        // of a version not in memory yet goes to the blocking pool.
+        let cached = self.cache.get(id);
+        let held = cached.as_ref().and_then(|c| Some((c.held.as_ref()?, c.held.as_ref()?.links()?)));
+        if let (Some(cached), Some((held, links))) = (&cached, held) {
+            if held.vouches(links, clock_ms(), self.path_recheck_ms) {
+                self.counters.hits.inc();
+                return Ok(Some(cached.image.clone()));
+            }
+        }
         let path = self.path_of(id)?;
         let meta = match std::fs::metadata(&path) {
             Ok(m) => m,
@@ -730,10 +822,13 @@ impl Store for FsStore {
             }
             Err(e) => return Err(io_err(&path)(e)),
         };
-        if let Some((cached, image)) = self.cache.get(id) {
-            if cached == fingerprint(&meta) {
+        if let Some(cached) = &cached {
+            if cached.print == fingerprint(&meta) {
+                if let Some((held, links)) = held {
+                    held.confirm(links, clock_ms());
+                }
                 self.counters.hits.inc();
-                return Ok(Some(image));
+                return Ok(Some(cached.image.clone()));
             }
         }
         self.counters.misses.inc();
@@ -912,6 +1007,103 @@ impl Store for StoreBackend {
         match self {
             StoreBackend::Fs(s) => s.check().await,
             StoreBackend::S3(s) => s.check().await,
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    //! The held-file check of [`FsStore::load`] (see `Cached`), with the path recheck set to
+    //! never or always, so that each rule is shown by what it alone decides.
+    use super::*;
+
+    fn version(token: u64, len: usize) -> StoredImage {
+        let meta = Meta { key: [7; 32], iv: [7; 12], tag: [7; 16] };
+        let ciphertext: Vec<u8> = (0..len).map(|i| u8::try_from(i % 251).unwrap()).collect();
+        StoredImage::new(Token::new(token).unwrap(), meta, &ciphertext).unwrap()
+    }
+
+    /// Two handles on one folder (two processes), `a` with the given path recheck.
+    fn pair(dir: &Path, recheck_ms: u64) -> (FsStore, FsStore) {
+        let mut a = FsStore::open(dir, 8 << 20).unwrap();
+        a.path_recheck_ms = recheck_ms;
+        (a, FsStore::open(dir, 8 << 20).unwrap())
+    }
+
+    fn holds_file(store: &FsStore, id: &str) -> bool {
+        store.cache.get(id).is_some_and(|c| c.held.is_some())
+    }
+
+    const LARGE: usize = 64 << 10;
+
+    // A hit with a held file does not look at the path (it is gone here, with its folder) until
+    // the recheck is due; without a held file, or once it is due, the path decides.
+    #[tokio::test]
+    async fn a_held_file_vouches_for_its_path_until_the_recheck() {
+        if !cfg!(all(target_os = "linux", not(pixstore_portable))) {
+            return; // files are held for sendfile on Linux only
+        }
+        for (recheck_ms, len, served) in [(u64::MAX, LARGE, true), (0, LARGE, false), (u64::MAX, 300, false)] {
+            let dir = tempfile::tempdir().unwrap();
+            let (a, _) = pair(dir.path(), recheck_ms);
+            a.create("x", version(1, len)).await.unwrap();
+            // The read, then the first hit, which stats the path and so vouches for the file.
+            for _ in 0..2 {
+                assert_eq!(a.load("x").await.unwrap().unwrap().token().get(), 1);
+            }
+            assert_eq!(holds_file(&a, "x"), len == LARGE);
+            let n = dir.path().join("images").join("n");
+            std::fs::rename(&n, dir.path().join("moved")).unwrap();
+            let got = a.load("x").await.unwrap().map(|v| v.token().get());
+            assert_eq!(got.is_some(), served, "recheck {recheck_ms} ms, {len} bytes: {got:?}");
+        }
+    }
+
+    // Another handle's replace and delete reach a handle that holds the file, with no recheck of
+    // the path at all: also when the file has a second link (a backup made with hard links), so a
+    // rename over the path leaves it one link, not none.
+    #[tokio::test]
+    async fn writes_of_another_process_change_the_held_file() {
+        if !cfg!(all(target_os = "linux", not(pixstore_portable))) {
+            return;
+        }
+        for hard_link in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let (a, b) = pair(dir.path(), u64::MAX);
+            b.create("x", version(1, LARGE)).await.unwrap();
+            assert_eq!(a.load("x").await.unwrap().unwrap().token().get(), 1);
+            assert!(holds_file(&a, "x"));
+            if hard_link {
+                std::fs::hard_link(a.path_of("x").unwrap(), dir.path().join("backup.pxs")).unwrap();
+                // The new link changed the file but not the version: still served, from memory.
+                assert_eq!(a.load("x").await.unwrap().unwrap().token().get(), 1);
+            }
+            for token in 2..5 {
+                b.replace("x", Token::new(token - 1).unwrap(), version(token, LARGE)).await.unwrap();
+                let got = a.load("x").await.unwrap().unwrap().token().get();
+                assert_eq!(got, token, "hard link {hard_link}: a served a replaced version");
+            }
+            assert!(b.delete("x").await.unwrap());
+            assert!(a.load("x").await.unwrap().is_none(), "hard link {hard_link}: a served a deleted version");
+        }
+    }
+
+    // The race of a read: the path is renamed over between the open and the read. The file then
+    // has lost its link when the cache takes it, so the links read then must not vouch for it.
+    #[tokio::test]
+    async fn a_file_replaced_while_it_is_read_is_not_vouched_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = pair(dir.path(), u64::MAX);
+        b.create("x", version(1, LARGE)).await.unwrap();
+        let path = a.path_of("x").unwrap();
+        let file = File::open(&path).unwrap();
+        let print = fingerprint(&file.metadata().unwrap());
+        b.replace("x", Token::new(1).unwrap(), version(2, LARGE)).await.unwrap();
+        let read = a.read_version("x".into(), path, file, print).unwrap();
+        assert_eq!(read.token().get(), 1, "the version that was opened");
+        for _ in 0..2 {
+            assert_eq!(a.load("x").await.unwrap().unwrap().token().get(), 2, "a served the replaced version");
         }
     }
 }

@@ -16,8 +16,12 @@ use proto::token::Token;
 use s3env::S3Env;
 
 fn version(token: u64, seed: u8) -> StoredImage {
+    sized(token, seed, 300)
+}
+
+fn sized(token: u64, seed: u8, len: usize) -> StoredImage {
     let meta = Meta { key: [seed; 32], iv: [seed; 12], tag: [seed; 16] };
-    let mut ciphertext = vec![0u8; 300];
+    let mut ciphertext = vec![0u8; len];
     for (i, b) in ciphertext.iter_mut().enumerate() {
         *b = seed.wrapping_mul(31).wrapping_add(i as u8);
     }
@@ -27,6 +31,12 @@ fn version(token: u64, seed: u8) -> StoredImage {
 /// What every store must do. `a` and `b` are two handles on the same storage with separate
 /// caches (two instances, or two processes).
 async fn contract<S: Store + Clone>(a: S, b: S) {
+    contract_sized(a, b, 300).await;
+}
+
+/// [`contract`] with versions of `len` bytes of ciphertext.
+async fn contract_sized<S: Store + Clone>(a: S, b: S, len: usize) {
+    let version = |token, seed| sized(token, seed, len);
     let id = "contract:one";
     // load / create
     assert!(a.load(id).await.unwrap().is_none());
@@ -99,6 +109,17 @@ async fn fs_store_contract() {
     let a = FsStore::open(dir.path(), 8 << 20).unwrap();
     let b = FsStore::open(dir.path(), 8 << 20).unwrap();
     contract(a, b).await;
+}
+
+// Versions large enough that each handle's cache holds their files open (for sendfile): a request
+// then checks the held file instead of the path (FsStore's `Cached`), and must still see the
+// other handle's writes and deletes at once.
+#[tokio::test]
+async fn fs_store_contract_with_held_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = FsStore::open(dir.path(), 8 << 20).unwrap();
+    let b = FsStore::open(dir.path(), 8 << 20).unwrap();
+    contract_sized(a, b, 64 << 10).await;
 }
 
 /// A store broken in one way, over a correct one: each must fail the contract, or the
