@@ -1015,9 +1015,13 @@ impl Store for StoreBackend {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     //! The held-file check of [`FsStore::load`] (see `Cached`), with the path recheck set to
-    //! never or always, so that each rule is shown by what it alone decides.
+    //! never or always, so that each rule is shown by what it alone decides. Each test checks
+    //! SERVE-3 across processes, as `load` applies it, and SERVE-2's "current token": a request
+    //! answers from the version another process wrote last, never a replaced or deleted one.
     use super::*;
 
+    // Not test-support's fixtures: test-support depends on this crate, so in a unit test its
+    // StoredImage would be another crate's type. tests/store_contract.rs has the same pattern.
     fn version(token: u64, len: usize) -> StoredImage {
         let meta = Meta { key: [7; 32], iv: [7; 12], tag: [7; 16] };
         let ciphertext: Vec<u8> = (0..len).map(|i| u8::try_from(i % 251).unwrap()).collect();
@@ -1090,7 +1094,9 @@ mod tests {
     }
 
     // The race of a read: the path is renamed over between the open and the read. The file then
-    // has lost its link when the cache takes it, so the links read then must not vouch for it.
+    // has lost its link when the cache takes it, so the links read then must not vouch for it
+    // (SERVE-3). Not guarded like the others: off Linux no file is held, and the test then
+    // checks that the path alone decides, which must hold there too.
     #[tokio::test]
     async fn a_file_replaced_while_it_is_read_is_not_vouched_for() {
         let dir = tempfile::tempdir().unwrap();

@@ -113,7 +113,7 @@ async fn fs_store_contract() {
 
 // Versions large enough that each handle's cache holds their files open (for sendfile): a request
 // then checks the held file instead of the path (FsStore's `Cached`), and must still see the
-// other handle's writes and deletes at once.
+// other handle's writes and deletes at once (SERVE-3).
 #[tokio::test]
 async fn fs_store_contract_with_held_files() {
     let dir = tempfile::tempdir().unwrap();
