@@ -48,6 +48,11 @@ use tokio::net::TcpStream;
 /// alone (pinned runs, docs/server-benchmarks.md).
 pub const MIN_LEN: usize = 8 * 1024;
 
+/// Whether this build sends files (Linux, and not the `pixstore_portable` check build): the one
+/// place for the `cfg!` tests; `#[cfg]` attributes cannot name a constant and repeat the
+/// predicate.
+pub(crate) const SENDS_FILES: bool = cfg!(all(target_os = "linux", not(pixstore_portable)));
+
 /// Bytes sent with `sendfile` so far (`pixstore_sendfile_bytes_total`).
 pub static SENT_FROM_FILES: LazyLock<prometheus_client::metrics::counter::Counter> = LazyLock::new(Default::default);
 
@@ -105,7 +110,7 @@ impl Drop for Owner {
 /// against it). Small buffers, and any buffer once the budget of held files is spent, are
 /// returned as plain bytes without a file, and `file` is closed.
 pub fn file_backed(bytes: Vec<u8>, file: File) -> (Bytes, Option<Arc<File>>) {
-    if !cfg!(all(target_os = "linux", not(pixstore_portable))) || bytes.len() < MIN_LEN {
+    if !SENDS_FILES || bytes.len() < MIN_LEN {
         return (Bytes::from(bytes), None);
     }
     if HELD.fetch_add(1, Ordering::Relaxed) >= max_held() {

@@ -1045,7 +1045,7 @@ mod tests {
     // the recheck is due; without a held file, or once it is due, the path decides.
     #[tokio::test]
     async fn a_held_file_vouches_for_its_path_until_the_recheck() {
-        if !cfg!(all(target_os = "linux", not(pixstore_portable))) {
+        if !crate::sendfile::SENDS_FILES {
             return; // files are held for sendfile on Linux only
         }
         for (recheck_ms, len, served) in [(u64::MAX, LARGE, true), (0, LARGE, false), (u64::MAX, 300, false)] {
@@ -1069,7 +1069,7 @@ mod tests {
     // rename over the path leaves it one link, not none.
     #[tokio::test]
     async fn writes_of_another_process_change_the_held_file() {
-        if !cfg!(all(target_os = "linux", not(pixstore_portable))) {
+        if !crate::sendfile::SENDS_FILES {
             return;
         }
         for hard_link in [false, true] {
