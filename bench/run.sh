@@ -326,8 +326,8 @@ fi
   echo "cpu flags (of interest): $(grep -m1 "^flags" /proc/cpuinfo | tr " " "\n" | grep -xE "aes|pclmulqdq|avx2|avx512f|vaes|vpclmulqdq" | tr "\n" " ")"
   echo "cpu id:  family $(awk -F': ' '/^cpu family/ {print $2; exit}' /proc/cpuinfo) model $(awk -F': ' '/^model\t/ {print $2; exit}' /proc/cpuinfo)"
   # What a system call costs on this host moves the ratios: a server with fewer calls per
-  # request gains where kernel entry and exit are dear (docs/server-benchmarks.md, the
-  # run of 2026-12-04 evening).
+  # request gains where kernel entry and exit are dear (docs/server-benchmarks.md, "The
+  # runs of 2026-12-04, evening: another host").
   echo "mitigations: $(for v in spec_rstack_overflow tsa retbleed; do printf '%s: %s; ' "$v" "$(cat /sys/devices/system/cpu/vulnerabilities/$v 2>/dev/null || echo unknown)"; done)"
   echo "memory:  $(free -g | awk '/^Mem:/ {print $2 " GiB"}')"
   echo "kernel:  $(uname -r)"

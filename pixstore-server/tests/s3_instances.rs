@@ -298,12 +298,12 @@ async fn sigkill_of_one_instance_during_updates() {
         process.child.wait().unwrap();
         let rounds = writer.await.unwrap();
         let acked = last_acked.load(Ordering::SeqCst);
-        // A write the killed process had sent may still complete at the object store after it
-        // died (RGW finishes a PUT whose client is gone: seen once in CI, B's store read one
-        // version and its endpoint then served the next). So the stored version may move on for
-        // a moment: read until B's store and B's endpoint agree, for up to 20 s. Each version
-        // read must still be whole (`fetch` decrypts it with its own metadata) and never older
-        // than the last acknowledged one.
+        // The stored version may still move on after the process is gone: seen once in CI, B's
+        // store read one version and its endpoint then served the next, whole and newer. The
+        // most likely cause is a PUT the killed process had sent that RGW completed without its
+        // client (inferred, not confirmed in RGW's op log). So read until B's store and B's
+        // endpoint agree, for up to 20 s. Each version read must still be whole (`fetch`
+        // decrypts it with its own metadata) and never older than the last acknowledged one.
         let mut settled = None;
         for _ in 0..200 {
             let stored = admin_b.token(&record.id).await.unwrap();
